@@ -1,0 +1,78 @@
+// Typed trace points (`area_event`), off by default, switched on by pattern.
+
+/** A trace record: a point name like `e1000e_reg_write` and its fields. */
+export interface TraceRecord {
+  readonly time: number;
+  readonly point: string;
+  readonly fields: Readonly<Record<string, unknown>>;
+}
+
+/** Consumers decide cheaply whether a point is on before any record is built. */
+export interface TraceSink {
+  enabled(point: string): boolean;
+  emit(point: string, fields: Record<string, unknown>): void;
+}
+
+/** A sink that drops everything: the default. */
+export const NULL_TRACE: TraceSink = {
+  enabled: () => false,
+  emit: () => {},
+};
+
+/** Converts a pattern list like `e1000e_tx_*,pci_*` to a matcher. `*` matches any run of characters. */
+export function tracePatternMatcher(patterns: string): (point: string) => boolean {
+  const parts = patterns
+    .split(',')
+    .map((p) => p.trim())
+    .filter((p) => p.length > 0);
+  if (parts.length === 0) return () => false;
+  const res = parts.map(
+    (p) => new RegExp('^' + p.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*') + '$'),
+  );
+  return (point) => res.some((r) => r.test(point));
+}
+
+/**
+ * A sink that keeps records in memory (tests, the fuzzers' oracles) and optionally forwards them.
+ * Caches the pattern verdict per point name so the enabled() check stays cheap.
+ */
+export class RecordingTrace implements TraceSink {
+  readonly records: TraceRecord[] = [];
+  private readonly cache = new Map<string, boolean>();
+  private readonly match: (point: string) => boolean;
+
+  constructor(
+    patterns: string,
+    private readonly clock: () => number = () => 0,
+    private readonly limit = 1_000_000,
+    private readonly forward?: (r: TraceRecord) => void,
+  ) {
+    this.match = tracePatternMatcher(patterns);
+  }
+
+  enabled(point: string): boolean {
+    let v = this.cache.get(point);
+    if (v === undefined) {
+      v = this.match(point);
+      this.cache.set(point, v);
+    }
+    return v;
+  }
+
+  emit(point: string, fields: Record<string, unknown>): void {
+    if (!this.enabled(point)) return;
+    const r: TraceRecord = { time: this.clock(), point, fields };
+    if (this.records.length < this.limit) this.records.push(r);
+    this.forward?.(r);
+  }
+
+  /** Records whose point name matches a pattern. */
+  find(pattern: string): TraceRecord[] {
+    const m = tracePatternMatcher(pattern);
+    return this.records.filter((r) => m(r.point));
+  }
+
+  clear(): void {
+    this.records.length = 0;
+  }
+}
