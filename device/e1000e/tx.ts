@@ -1,0 +1,329 @@
+// 82574L transmit path: descriptor ring fetch, legacy/context/data descriptors, offloads, TX FIFO and link pacing (datasheet §7.2).
+
+import {
+  REG, TCTL_EN, TCTL_PSP, TARC_ENABLE, CTRL_VME, TXD_CMD_DEXT, TXD_CMD_EOP, TXD_CMD_RS, TXD_CMD_IC,
+  TXD_CMD_VLE, TXD_CMD_TSE, TXD_DTYP_MASK, TXD_DTYP_C, TXD_DTYP_D, TXD_POPTS_IXSM, TXD_POPTS_TXSM,
+  TXD_STAT_DD, TX_DESC_SIZE, ICR_TXDW, ICR_TXQ0, ICR_TXQE, IVAR_TX_INT_EVERY_WB,
+} from './defs.js';
+import { guestAddr, addrAdd, type GuestAddr } from '../types.js';
+import type { EventHandle } from '../host.js';
+import { emptyContext, insertChecksum, insertIpChecksum, insertVlanTag, tsoSegment, type TxContext } from './offload.js';
+import { wireTimeNs } from '../sim/timing.js';
+import type { E1000eDevice } from './device.js';
+
+const W = (off: number): number => off >>> 2;
+const TDBAL = W(REG.TDBAL0);
+const TDBAH = W(REG.TDBAH0);
+const TDLEN = W(REG.TDLEN0);
+const TDH = W(REG.TDH0);
+const TDT = W(REG.TDT0);
+const TCTL = W(REG.TCTL);
+const TARC0 = W(REG.TARC0);
+const CTRL = W(REG.CTRL);
+const VET = W(REG.VET);
+const IVAR = W(REG.IVAR);
+const PBA = W(REG.PBA);
+
+/** Largest packet (headers + payload) a TSO context may describe: 256 KiB. */
+export const MAX_TSO_PACKET = 0x40000;
+/** Largest frame sent without segmentation: a 9 KB jumbo (9018 with FCS). */
+export const MAX_TX_FRAME = 9014;
+/** Total on-chip packet buffer in KB shared by RX and TX (PBA.RXA + PBA.TXA). */
+const PACKET_BUFFER_KB = 40;
+
+/** Why transmit work was dropped; counted for tests, fuzzing oracles and traces. */
+export interface TxDiag {
+  ringFetchFaults: number;
+  bufferFaults: number;
+  writebackFaults: number;
+  oversize: number;
+  runts: number;
+  badContext: number;
+  badTail: number;
+  badDescType: number;
+  linkDownDrops: number;
+}
+
+/** Transmit queue 0 of an 82574L. */
+export class TxEngine {
+  readonly diag: TxDiag = {
+    ringFetchFaults: 0, bufferFaults: 0, writebackFaults: 0, oversize: 0, runts: 0, badContext: 0,
+    badTail: 0, badDescType: 0, linkDownDrops: 0,
+  };
+  private ctx: TxContext = emptyContext();
+  private pkt = new Uint8Array(MAX_TSO_PACKET + 256);
+  private pktLen = 0;
+  private pktFirst = true;
+  private pktBad = false;
+  private pktTse = false;
+  private pktIxsm = false;
+  private pktTxsm = false;
+  private pktLegacyCso = -1;
+  private pktLegacyCss = 0;
+  private desc = new Uint8Array(TX_DESC_SIZE);
+  private descView = new DataView(this.desc.buffer);
+  private dd = new Uint8Array([TXD_STAT_DD]);
+  /** Set after a ring fetch fault: the queue stops until the ring is reprogrammed or reset. */
+  private halted = false;
+  private kickEvent: EventHandle | null = null;
+  /** Frames fetched and waiting for the link, with their byte total. */
+  private fifo: Uint8Array[] = [];
+  private fifoHead = 0;
+  private fifoBytes = 0;
+  private linkFreeAt = 0;
+  private drainEvent: EventHandle | null = null;
+
+  constructor(private readonly dev: E1000eDevice) {}
+
+  reset(): void {
+    this.ctx = emptyContext();
+    this.resetPacket();
+    this.halted = false;
+    if (this.kickEvent) this.dev.host.cancel(this.kickEvent);
+    if (this.drainEvent) this.dev.host.cancel(this.drainEvent);
+    this.kickEvent = null;
+    this.drainEvent = null;
+    this.fifo = [];
+    this.fifoHead = 0;
+    this.fifoBytes = 0;
+    this.linkFreeAt = 0;
+  }
+
+  /** Ring registers were reprogrammed: a halted queue may run again. */
+  ringChanged(): void {
+    this.halted = false;
+  }
+
+  /** Tail or enable changed: schedule descriptor processing. */
+  kick(): void {
+    if (this.kickEvent) return;
+    this.kickEvent = this.dev.host.schedule(this.dev.timing.doorbellNs, () => {
+      this.kickEvent = null;
+      this.process();
+    });
+  }
+
+  private resetPacket(): void {
+    this.pktLen = 0;
+    this.pktFirst = true;
+    this.pktBad = false;
+    this.pktTse = false;
+    this.pktIxsm = false;
+    this.pktTxsm = false;
+    this.pktLegacyCso = -1;
+    this.pktLegacyCss = 0;
+  }
+
+  private trace(point: string, fields: Record<string, unknown>): void {
+    const t = this.dev.host.trace;
+    if (t.enabled(point)) t.emit(point, { dev: this.dev.name, ...fields });
+  }
+
+  private fifoCapacity(): number {
+    const rxa = this.dev.mac[PBA]! & 0xffff;
+    return Math.max(PACKET_BUFFER_KB - rxa, 4) * 1024;
+  }
+
+  /** Processes descriptors from TDH towards TDT until the ring is empty, the FIFO is full, or a fault. */
+  process(): void {
+    const m = this.dev.mac;
+    // Without bus mastering the engine waits; configWrite kicks it when BME is set.
+    if (!(m[TCTL]! & TCTL_EN) || !(m[TARC0]! & TARC_ENABLE) || this.halted || !this.dev.pci.busMaster) return;
+    const n = (m[TDLEN]! & 0xfff80) / TX_DESC_SIZE;
+    if (n === 0) return;
+    const tail = m[TDT]! & 0xffff;
+    if (tail >= n) {
+      this.diag.badTail++;
+      this.trace('e1000e_tx_bad_tail', { tdt: tail, count: n });
+      return;
+    }
+    const base = guestAddr(m[TDBAL]! & ~0xf, m[TDBAH]!);
+    const paced = this.dev.timing.paceLink;
+    const cap = this.fifoCapacity();
+    let head = m[TDH]! & 0xffff;
+    if (head >= n) head = 0;
+    let cause = 0;
+    let budget = n; // never more than one lap per call, whatever the guest wrote
+    while (head !== tail && budget-- > 0) {
+      if (paced && this.fifoBytes >= cap) break;
+      const da = addrAdd(base, head * TX_DESC_SIZE);
+      if (!this.dev.dmaRead(da, this.desc)) {
+        this.diag.ringFetchFaults++;
+        this.halted = true;
+        this.trace('e1000e_tx_dma_fault', { what: 'descriptor', addr: da, index: head });
+        break;
+      }
+      const wb = this.handleDescriptor();
+      if (wb || m[IVAR]! & IVAR_TX_INT_EVERY_WB) {
+        if (!this.dev.dmaWrite(addrAdd(da, 12), this.dd)) {
+          this.diag.writebackFaults++;
+          this.trace('e1000e_tx_dma_fault', { what: 'writeback', addr: da, index: head });
+        }
+        cause |= this.dev.msixMode() ? ICR_TXQ0 : ICR_TXDW;
+      }
+      head = head + 1 === n ? 0 : head + 1;
+      m[TDH] = head;
+    }
+    if (head === tail) cause |= ICR_TXQE;
+    if (cause) this.dev.irq.raise(cause);
+  }
+
+  /** Handles the descriptor in this.desc; returns whether it asks for a status write-back (RS). */
+  private handleDescriptor(): boolean {
+    const d = this.descView;
+    const lo = d.getUint32(8, true);
+    const hi = d.getUint32(12, true);
+    if (lo & TXD_CMD_DEXT) {
+      const dtyp = lo & TXD_DTYP_MASK;
+      if (dtyp === TXD_DTYP_C) {
+        const c = this.ctx;
+        c.ipcss = this.desc[0]!;
+        c.ipcso = this.desc[1]!;
+        c.ipcse = d.getUint16(2, true);
+        c.tucss = this.desc[4]!;
+        c.tucso = this.desc[5]!;
+        c.tucse = d.getUint16(6, true);
+        c.paylen = lo & 0xfffff;
+        c.tcp = (lo & 0x01000000) !== 0;
+        c.ipv4 = (lo & 0x02000000) !== 0;
+        c.hdrlen = this.desc[13]!;
+        c.mss = d.getUint16(14, true);
+        this.trace('e1000e_tx_context', { ...c, tse: (lo & TXD_CMD_TSE) !== 0 });
+        return (lo & TXD_CMD_RS) !== 0;
+      }
+      if (dtyp !== TXD_DTYP_D) {
+        this.diag.badDescType++;
+        this.trace('e1000e_tx_bad_descriptor', { dtyp: dtyp >>> 20 });
+        return (lo & TXD_CMD_RS) !== 0;
+      }
+      if (this.pktFirst) {
+        const popts = (hi >>> 8) & 0xff;
+        this.pktTse = (lo & TXD_CMD_TSE) !== 0;
+        this.pktIxsm = (popts & TXD_POPTS_IXSM) !== 0;
+        this.pktTxsm = (popts & TXD_POPTS_TXSM) !== 0;
+      }
+      this.append(d.getUint32(0, true), d.getUint32(4, true), lo & 0xfffff);
+    } else {
+      if (this.pktFirst && lo & TXD_CMD_IC) {
+        this.pktLegacyCso = (lo >>> 16) & 0xff;
+        this.pktLegacyCss = (hi >>> 8) & 0xff;
+      }
+      this.append(d.getUint32(0, true), d.getUint32(4, true), lo & 0xffff);
+    }
+    if (lo & TXD_CMD_EOP) {
+      const vlan = lo & TXD_CMD_VLE ? hi >>> 16 : -1;
+      this.finishPacket(vlan);
+    }
+    return (lo & TXD_CMD_RS) !== 0;
+  }
+
+  private append(lo: number, hi: number, len: number): void {
+    this.pktFirst = false;
+    if (len === 0 || this.pktBad) return;
+    const limit = this.pktTse ? MAX_TSO_PACKET : MAX_TX_FRAME;
+    if (this.pktLen + len > limit) {
+      this.pktBad = true;
+      this.diag.oversize++;
+      this.trace('e1000e_tx_oversize', { length: this.pktLen + len, limit });
+      return;
+    }
+    const addr: GuestAddr = guestAddr(lo, hi);
+    if (!this.dev.dmaRead(addr, this.pkt.subarray(this.pktLen, this.pktLen + len))) {
+      this.pktBad = true;
+      this.diag.bufferFaults++;
+      this.trace('e1000e_tx_dma_fault', { what: 'buffer', addr, length: len });
+      return;
+    }
+    this.pktLen += len;
+  }
+
+  private finishPacket(vlan: number): void {
+    const len = this.pktLen;
+    const bad = this.pktBad;
+    const tse = this.pktTse;
+    const ixsm = this.pktIxsm;
+    const txsm = this.pktTxsm;
+    const lcso = this.pktLegacyCso;
+    const lcss = this.pktLegacyCss;
+    this.resetPacket();
+    if (bad) return;
+    if (tse) {
+      const res = tsoSegment(this.pkt, len, this.ctx, ixsm, txsm, (f) => this.emit(f, vlan));
+      if (res !== 'ok') {
+        this.diag.badContext++;
+        this.trace('e1000e_tx_bad_context', { length: len, hdrlen: this.ctx.hdrlen, mss: this.ctx.mss });
+      } else {
+        this.dev.stats.tsoContext();
+      }
+      return;
+    }
+    const f = this.pkt.slice(0, len);
+    const c = this.ctx;
+    if (ixsm) insertIpChecksum(f, len, c);
+    if (txsm) insertChecksum(f, len, c.tucss, c.tucso, c.tucse);
+    if (lcso >= 0) insertChecksum(f, len, lcss, lcso, 0);
+    this.emit(f, vlan);
+  }
+
+  /** Final MAC steps (VLAN insertion, short-frame padding) and hand-off to the FIFO. */
+  private emit(frame: Uint8Array, vlan: number): void {
+    const m = this.dev.mac;
+    if (frame.length < 14) {
+      this.diag.runts++;
+      this.trace('e1000e_tx_runt', { length: frame.length });
+      return;
+    }
+    if (vlan >= 0 && m[CTRL]! & CTRL_VME) frame = insertVlanTag(frame, m[VET]! & 0xffff, vlan);
+    if (m[TCTL]! & TCTL_PSP && frame.length < 60) {
+      const p = new Uint8Array(60);
+      p.set(frame);
+      frame = p;
+    }
+    if (!this.dev.timing.paceLink) {
+      this.transmit(frame);
+      return;
+    }
+    this.fifo.push(frame);
+    this.fifoBytes += frame.length;
+    if (!this.drainEvent) this.scheduleDrain();
+  }
+
+  private scheduleDrain(): void {
+    const host = this.dev.host;
+    const now = host.now();
+    const frame = this.fifo[this.fifoHead]!;
+    const start = Math.max(now, this.linkFreeAt);
+    this.linkFreeAt = start + wireTimeNs(this.dev.timing, frame.length + 4);
+    this.drainEvent = host.schedule(Math.ceil(this.linkFreeAt) - now, () => this.drainOne(), 5);
+  }
+
+  private drainOne(): void {
+    this.drainEvent = null;
+    const frame = this.fifo[this.fifoHead]!;
+    this.fifo[this.fifoHead++] = undefined as unknown as Uint8Array;
+    if (this.fifoHead > 1024 && this.fifoHead * 2 > this.fifo.length) {
+      this.fifo = this.fifo.slice(this.fifoHead);
+      this.fifoHead = 0;
+    }
+    const wasFull = this.fifoBytes >= this.fifoCapacity();
+    this.fifoBytes -= frame.length;
+    this.transmit(frame);
+    if (this.fifoHead < this.fifo.length) this.scheduleDrain();
+    else {
+      this.fifo.length = 0;
+      this.fifoHead = 0;
+    }
+    if (wasFull) this.kick();
+  }
+
+  private transmit(frame: Uint8Array): void {
+    if (!this.dev.linkUp()) {
+      this.diag.linkDownDrops++;
+      this.trace('e1000e_tx_link_down_drop', { length: frame.length });
+      return;
+    }
+    this.dev.stats.txFrame(frame);
+    this.trace('e1000e_tx_frame', { length: frame.length });
+    this.dev.host.sendFrame(frame);
+  }
+}
