@@ -1,0 +1,2 @@
+// Public surface of the wire layer.
+export * from './wire.js';
