@@ -1176,10 +1176,17 @@ function open(netdev: NetDevice<E1000Adapter>): number {
 
 function close(netdev: NetDevice<E1000Adapter>): number {
   const a = netdev_priv(netdev);
-  if (!a.down) down(a, true);
-  freeIrq(a);
+  netif_carrier_off(netdev);
+  if (!a.down) {
+    down(a, true);
+    freeIrq(a);
+    netdev_info(netdev, 'NIC Link is Down');
+  }
   a.hw.powerDownPhy();
+  // e1000e_free_tx/rx_resources clean their rings before freeing them.
+  cleanTxRing(a);
   freeRing(a, a.txRing);
+  cleanRxRing(a);
   freeRing(a, a.rxRing);
   return 0;
 }
@@ -1302,10 +1309,14 @@ function probe(pdev: PciDev, params: E1000eParams): number {
 function remove(pdev: PciDev): void {
   const netdev = pci_get_drvdata<NetDevice<E1000Adapter>>(pdev);
   const a = netdev_priv(netdev);
+  // Keep the timers from re-arming while they are cancelled, then restore the state so
+  // that close (from unregister_netdev) still takes the interface down properly.
+  const wasDown = a.down;
   a.down = true;
   del_timer_sync(a.watchdogTimer);
   cancel_work_sync(a.resetTask);
   cancel_work_sync(a.watchdogTask);
+  a.down = wasDown;
   unregister_netdev(netdev);
   // Release control of the hardware to firmware, as Linux does.
   a.ew32(D.REG.CTRL_EXT, a.er32(D.REG.CTRL_EXT) & ~D.CTRL_EXT_DRV_LOAD);
