@@ -176,6 +176,10 @@ export class E1000Adapter {
     this.intMode = params.IntMode;
     this.itrSetting = params.InterruptThrottleRate;
     if (this.itrSetting > 4) this.itr = this.itrSetting;
+    else if (this.itrSetting === 0) this.itr = 0;
+    // Both vectors start at the adapter's rate: EITR = 195 at the default 20000/s.
+    this.rxRing.itrVal = this.itr;
+    this.txRing.itrVal = this.itr;
   }
 
   er32(r: number): number {
@@ -258,7 +262,7 @@ function configureMsix(a: E1000Adapter): void {
   a.txRing.itrRegister = D.EITR(1);
   a.ew32(a.txRing.itrRegister, eitrValue(a.txRing.itrVal));
   ivar |= (D.IVAR_VALID | 1) << 8;
-  a.ew32(D.EITR(2), 1);
+  a.ew32(D.EITR(2), eitrValue(a.rxRing.itrVal)); // Other causes share the RX rate
   ivar |= (D.IVAR_VALID | 2) << 16;
   a.ew32(D.REG.IVAR, (ivar | D.IVAR_TX_INT_EVERY_WB) >>> 0);
   let ctrlExt = a.er32(D.REG.CTRL_EXT) & ~D.CTRL_EXT_IAME;

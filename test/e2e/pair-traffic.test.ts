@@ -1,6 +1,6 @@
 import { describe, it, expect } from 'vitest';
 import { makePair, openBoth, captureRx, rng, MAC_A, MAC_B } from '../support/pair.js';
-import { xmitFrame, dev_get_stats, netif_carrier_ok } from '../../kernel-glue/netdev.js';
+import { xmitFrame, dev_get_stats, netif_carrier_ok, dev_open } from '../../kernel-glue/netdev.js';
 import { adapterOf } from '../../driver/netdev.js';
 import { RecordingTrace } from '../../device/trace.js';
 import * as D from '../../device/e1000e/defs.js';
@@ -31,6 +31,12 @@ describe('two NICs on a pair', () => {
     const ad = adapterOf(na.netdev);
     expect(na.device.peek('TCTL') & D.TCTL_EN).toBe(0);
     expect(r.a.kernel.dmesg.some((l) => l.msg.includes('Intel(R) PRO/1000 Network Connection'))).toBe(true);
+    // configure_msix at open: EITR 195 (20000/s) on all three vectors, IVAR 0x800A0908, EIAC as Linux writes them.
+    expect(dev_open(na.netdev)).toBe(0);
+    expect([0, 1, 2].map((v) => na.device.peek(`EITR[${v}]`))).toEqual([195, 195, 195]);
+    expect(na.device.peek('IVAR')).toBe(0x800a0908);
+    expect(na.device.peek('EIAC')).toBe(0x00500000);
+    expect(na.device.peek('IMS')).toBe(0x01570244); // OTHER is not in EIAC, so trigger_lsc's ICS leaves it enabled
     openBoth(r);
     expect(netif_carrier_ok(na.netdev)).toBe(true);
     expect(ad.linkSpeed).toBe(1000);
