@@ -6,6 +6,7 @@ import { dev_open, netif_carrier_ok, xmitFrame, dev_get_stats } from '../kernel-
 import { adapterOf, type E1000eParams } from '../driver/netdev.js';
 import { RecordingTrace, type TraceRecord } from '../device/trace.js';
 import type { TimingParams } from '../device/sim/timing.js';
+import { mulberry32 } from '../device/sim/rng.js';
 
 /** Options of one in-process run. */
 export interface PairRunOptions {
@@ -31,17 +32,6 @@ export interface PairRunResult {
   wallMs: number;
   stats: { a: Record<string, number>; b: Record<string, number> };
   interrupts: { a: { name: string; count: number }[]; b: { name: string; count: number }[] };
-}
-
-function mulberry32(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** Runs the pair: probe, link up, `frames` seeded frames A -> B, checked byte for byte. */

@@ -7,6 +7,7 @@ import type { E1000eParams } from '../../driver/netdev.js';
 import type { TimingParams } from '../../device/sim/timing.js';
 import type { TraceSink } from '../../device/trace.js';
 import type { SkBuff } from '../../kernel-glue/skbuff.js';
+import { mulberry32 } from '../../device/sim/rng.js';
 
 export const MAC_A = new Uint8Array([0x52, 0x54, 0x00, 0x00, 0x00, 0x0a]);
 export const MAC_B = new Uint8Array([0x52, 0x54, 0x00, 0x00, 0x00, 0x0b]);
@@ -60,14 +61,5 @@ export function captureRx(m: Machine): { frames: Uint8Array[]; skbs: { ip_summed
   return { frames, skbs };
 }
 
-/** A deterministic PRNG (mulberry32) so traffic is reproducible from a seed. */
-export function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** A deterministic PRNG so traffic is reproducible from a seed. */
+export const rng = mulberry32;
