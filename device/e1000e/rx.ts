@@ -138,9 +138,11 @@ export class RxEngine {
   private enqueue(frame: Uint8Array): void {
     const cap = (this.dev.mac[PBA]! & 0xffff) * 1024;
     this.dev.stats.inc(RNBC);
+    this.dev.stats.totals.rxNoBuffers++;
     if (this.fifoBytes + frame.length > cap) {
       this.diag.fifoOverflow++;
       this.dev.stats.inc(MPC);
+      this.dev.stats.totals.rxMissed++;
       this.trace('e1000e_rx_overrun', { length: frame.length, buffered: this.fifoBytes });
       this.dev.irq.raise(ICR_RXO);
       return;

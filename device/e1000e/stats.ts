@@ -17,8 +17,30 @@ function bucket(lenWithFcs: number): number {
   return lenWithFcs <= 1522 ? 5 : -1;
 }
 
+/**
+ * Running totals that reads do not clear: what the host side (counters view, end-of-boot
+ * report) sees while the guest driver keeps reading-and-clearing the registers.
+ */
+export interface StatTotals {
+  rxPackets: number;
+  rxOctets: number;
+  txPackets: number;
+  txOctets: number;
+  rxMissed: number;
+  rxNoBuffers: number;
+  rxBroadcast: number;
+  rxMulticast: number;
+}
+
+export function emptyTotals(): StatTotals {
+  return { rxPackets: 0, rxOctets: 0, txPackets: 0, txOctets: 0, rxMissed: 0, rxNoBuffers: 0, rxBroadcast: 0, rxMulticast: 0 };
+}
+
 /** Updates the statistics registers held in the MAC register file. */
 export class Stats {
+  /** Totals since power-on (octets include the FCS, like GORC/GOTC). */
+  totals: StatTotals = emptyTotals();
+
   constructor(private readonly mac: Uint32Array) {}
 
   /** Saturating 32-bit increment (the 82574 counters stick at all-ones). */
@@ -41,6 +63,8 @@ export class Stats {
   /** A frame left the MAC (length without FCS). */
   txFrame(frame: Uint8Array): void {
     const len = frame.length + 4;
+    this.totals.txPackets++;
+    this.totals.txOctets += len;
     this.inc(W(REG.GPTC));
     this.inc(W(REG.TPT));
     this.add64(W(REG.GOTCL), len);
@@ -62,6 +86,12 @@ export class Stats {
   /** A frame passed filtering and was stored in host memory. */
   rxGood(frame: Uint8Array, len: number): void {
     const l = len + 4;
+    this.totals.rxPackets++;
+    this.totals.rxOctets += l;
+    if (frame[0]! & 1) {
+      if (isBroadcast(frame)) this.totals.rxBroadcast++;
+      else this.totals.rxMulticast++;
+    }
     this.inc(W(REG.GPRC));
     this.add64(W(REG.GORCL), l);
     const b = bucket(l);

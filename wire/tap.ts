@@ -1,0 +1,161 @@
+// TAP backend: joins a NIC's wire port to a Linux TAP interface (/dev/net/tun, IFF_TAP | IFF_NO_PI).
+import { Errno, errnoName, requireNative } from '../qemu/native/index.js';
+import type { NativeSys, PollHandle } from '../qemu/native/index.js';
+import type { WireEndpoint, WirePort } from './wire.js';
+
+/** Frame counters, NIC's point of view: tx = NIC to host, rx = host to NIC. */
+export interface TapStats {
+  txFrames: number;
+  txBytes: number;
+  rxFrames: number;
+  rxBytes: number;
+  /** Frames lost: the TAP refused a write (-EAGAIN, queue full, interface down), or one arrived with nothing attached. */
+  drops: number;
+}
+
+/** Options for TapBackend.open. */
+export interface TapOptions {
+  /** Syscalls to use; defaults to the real addon (requireNative()). */
+  sys?: NativeSys;
+  /**
+   * Frames read per readiness callback before yielding to the event loop (default 256). The
+   * watch is level-triggered, so the rest follow on the next loop turn; this keeps a flood
+   * from starving the vfio-user socket.
+   */
+  readBudget?: number;
+  /** Largest frame read from the TAP (default 65535; longer ones are truncated by the kernel). */
+  maxFrame?: number;
+  /** Told about a readiness or read error that closed the backend. */
+  onError?: (err: Error) => void;
+}
+
+/** A TAP interface as the far end of a NIC's cable. */
+export class TapBackend {
+  /** Interface name the kernel assigned. */
+  readonly name: string;
+  readonly stats: TapStats = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, drops: 0 };
+  private fd: number;
+  private pollHandle: PollHandle | null;
+  private ep: WireEndpoint | null = null;
+  private readonly buf: Uint8Array;
+  private readonly budget: number;
+
+  private constructor(
+    private readonly sys: NativeSys,
+    fd: number,
+    name: string,
+    private readonly opts: TapOptions,
+  ) {
+    this.fd = fd;
+    this.name = name;
+    this.buf = new Uint8Array(opts.maxFrame ?? 65535);
+    this.budget = opts.readBudget ?? 256;
+    try {
+      this.pollHandle = sys.poll(fd, 'r', (status) => this.onReadable(status));
+    } catch (err) {
+      sys.close(fd);
+      throw err;
+    }
+  }
+
+  /**
+   * Opens (creating if needed, attaching if it exists) TAP `name`; '' lets the kernel pick
+   * tapN. Throws an Error with `errno`/`code` when the kernel refuses (no /dev/net/tun, no
+   * CAP_NET_ADMIN, interface busy).
+   */
+  static open(name: string, opts: TapOptions = {}): TapBackend {
+    const sys = opts.sys ?? requireNative();
+    const r = sys.tapOpen(name);
+    if (typeof r === 'number') {
+      const code = errnoName(r);
+      throw Object.assign(new Error(`cannot open TAP ${JSON.stringify(name)}: ${code}`), { errno: r, code });
+    }
+    return new TapBackend(sys, r.fd, r.name, opts);
+  }
+
+  /** Carrier toward the NIC: up while the TAP is open. */
+  get carrier(): boolean {
+    return this.fd >= 0;
+  }
+
+  /** Plugs a NIC in: frames from the host go to ep.receiveFrame; the port sends toward the host. */
+  attach(ep: WireEndpoint): WirePort {
+    if (this.ep) throw new Error(`TAP ${this.name} already has an endpoint attached`);
+    if (!this.carrier) throw new Error(`TAP ${this.name} is closed`);
+    this.ep = ep;
+    ep.setCarrier(true);
+    const self = this;
+    let attached = true;
+    return {
+      send(frame: Uint8Array): void {
+        if (attached) self.send(frame);
+      },
+      detach(): void {
+        if (!attached) return;
+        attached = false;
+        self.detach(ep);
+      },
+      get stats() {
+        return self.stats;
+      },
+    };
+  }
+
+  /** Writes one frame toward the host; false (and counted as a drop) when the TAP refused it. */
+  send(frame: Uint8Array): boolean {
+    if (!this.carrier) {
+      this.stats.drops++;
+      return false;
+    }
+    const n = this.sys.write(this.fd, frame);
+    if (n !== frame.length) {
+      // -EAGAIN: the host's queue is full; a NIC drops rather than waits.
+      this.stats.drops++;
+      return false;
+    }
+    this.stats.txFrames++;
+    this.stats.txBytes += n;
+    return true;
+  }
+
+  /** Closes the TAP fd (a non-persistent interface disappears with it). Idempotent. */
+  close(): void {
+    if (this.fd < 0) return;
+    this.pollHandle?.close();
+    this.pollHandle = null;
+    this.sys.close(this.fd);
+    this.fd = -1;
+    const ep = this.ep;
+    this.ep = null;
+    ep?.setCarrier(false);
+  }
+
+  private detach(ep: WireEndpoint): void {
+    if (this.ep !== ep) return;
+    this.ep = null;
+    ep.setCarrier(false);
+  }
+
+  private onReadable(status: number): void {
+    if (status < 0) return this.fail(new Error(`TAP ${this.name}: poll error ${errnoName(status)}`));
+    for (let i = 0; i < this.budget && this.fd >= 0; i++) {
+      const n = this.sys.read(this.fd, this.buf);
+      if (n === -Errno.EAGAIN) return;
+      if (n <= 0) return this.fail(new Error(`TAP ${this.name}: read ${n === 0 ? 'EOF' : errnoName(n)}`));
+      const ep = this.ep;
+      if (!ep) {
+        this.stats.drops++;
+        continue;
+      }
+      const frame = this.buf.slice(0, n);
+      this.stats.rxFrames++;
+      this.stats.rxBytes += n;
+      ep.receiveFrame(frame);
+    }
+  }
+
+  private fail(err: Error): void {
+    this.close();
+    this.opts.onError?.(err);
+  }
+}
