@@ -13,8 +13,17 @@ export interface ServerSys {
   recvmsg(fd: number, buf: Uint8Array, maxFds: number): { bytes: number; fds: number[] };
   sendmsg(fd: number, buf: Uint8Array, fds: number[]): number;
   close(fd: number): void;
-  poll(fd: number, events: 'r' | 'w' | 'rw', cb: (status: number, events: number) => void): { stop(): void };
+  /** One readiness handle per fd; `start` changes what it waits for; `close` before closing the fd. */
+  poll(fd: number, events: 'r' | 'w' | 'rw', cb: (status: number, events: number) => void): PollLike;
 }
+
+export interface PollLike {
+  start(events: 'r' | 'w' | 'rw'): void;
+  stop(): void;
+  close(): void;
+}
+
+const POLL_WRITABLE = 2;
 
 const EAGAIN = 11;
 const EINTR = 4;
@@ -34,8 +43,8 @@ class Connection {
   private base = 0;
   private fdQueue: { at: number; fds: number[] }[] = [];
   private out: Uint8Array[] = [];
-  private readPoll: { stop(): void } | null = null;
-  private writePoll: { stop(): void } | null = null;
+  private ph: PollLike;
+  private wantWrite = false;
   private readonly chunk = new Uint8Array(RECV_CHUNK);
   closed = false;
 
@@ -46,12 +55,15 @@ class Connection {
     private readonly trace: TraceSink,
     private readonly onClose: (reason: string) => void,
   ) {
-    this.readPoll = sys.poll(fd, 'r', (status) => this.onReadable(status));
+    this.ph = sys.poll(fd, 'r', (status, events) => {
+      if (this.closed) return;
+      if (status < 0) return this.close(`poll error ${status}`);
+      if (events & POLL_WRITABLE) this.onWritable();
+      if (!this.closed && events & ~POLL_WRITABLE) this.onReadable();
+    });
   }
 
-  private onReadable(status: number): void {
-    if (this.closed) return;
-    if (status < 0) return this.close(`poll error ${status}`);
+  private onReadable(): void {
     for (;;) {
       const r = this.sys.recvmsg(this.fd, this.chunk, MAX_FDS_PER_RECV);
       if (r.bytes <= 0) for (const fd of r.fds) this.sys.close(fd);
@@ -120,12 +132,13 @@ class Connection {
     } else {
       this.out.push(m);
     }
-    if (!this.writePoll) this.writePoll = this.sys.poll(this.fd, 'w', (s) => this.onWritable(s));
+    if (!this.wantWrite) {
+      this.wantWrite = true;
+      this.ph.start('rw');
+    }
   }
 
-  private onWritable(status: number): void {
-    if (this.closed) return;
-    if (status < 0) return this.close(`poll error ${status}`);
+  private onWritable(): void {
     while (this.out.length > 0) {
       const m = this.out[0]!;
       const n = this.sys.sendmsg(this.fd, m, []);
@@ -137,15 +150,14 @@ class Connection {
       }
       this.out.shift();
     }
-    this.writePoll?.stop();
-    this.writePoll = null;
+    this.wantWrite = false;
+    this.ph.start('r');
   }
 
   close(reason: string): void {
     if (this.closed) return;
     this.closed = true;
-    this.readPoll?.stop();
-    this.writePoll?.stop();
+    this.ph.close();
     for (const q of this.fdQueue) for (const fd of q.fds) this.sys.close(fd);
     this.fdQueue = [];
     this.sys.close(this.fd);
@@ -157,7 +169,7 @@ class Connection {
 /** Serves one vfio-user device on a UNIX socket; a new client may connect after the previous one left. */
 export class VfioUserServer {
   private listenFd = -1;
-  private listenPoll: { stop(): void } | null = null;
+  private listenPoll: PollLike | null = null;
   private conn: Connection | null = null;
   connections = 0;
 
@@ -207,7 +219,7 @@ export class VfioUserServer {
   stop(): void {
     this.conn?.close('server shutting down');
     this.conn = null;
-    this.listenPoll?.stop();
+    this.listenPoll?.close();
     this.listenPoll = null;
     if (this.listenFd >= 0) this.sys.close(this.listenFd);
     this.listenFd = -1;
