@@ -76,3 +76,59 @@ export class RecordingTrace implements TraceSink {
     this.records.length = 0;
   }
 }
+
+/** Keeps the last `size` matching records (the server trace tail shown when a boot fails). */
+export class RingTrace implements TraceSink {
+  private readonly buf: (TraceRecord | undefined)[];
+  private next = 0;
+  private total = 0;
+  private readonly cache = new Map<string, boolean>();
+  private readonly match: (point: string) => boolean;
+
+  constructor(
+    patterns: string,
+    private readonly clock: () => number,
+    readonly size = 200,
+    private readonly forward?: (r: TraceRecord) => void,
+  ) {
+    this.buf = new Array(size);
+    this.match = tracePatternMatcher(patterns);
+  }
+
+  enabled(point: string): boolean {
+    let v = this.cache.get(point);
+    if (v === undefined) {
+      v = this.match(point);
+      this.cache.set(point, v);
+    }
+    return v;
+  }
+
+  emit(point: string, fields: Record<string, unknown>): void {
+    if (!this.enabled(point)) return;
+    const r = { time: this.clock(), point, fields };
+    this.buf[this.next] = r;
+    this.next = (this.next + 1) % this.size;
+    this.total++;
+    this.forward?.(r);
+  }
+
+  /** Records oldest first. */
+  tail(): TraceRecord[] {
+    const out: TraceRecord[] = [];
+    for (let i = 0; i < this.size; i++) {
+      const r = this.buf[(this.next + i) % this.size];
+      if (r) out.push(r);
+    }
+    return out;
+  }
+
+  get count(): number {
+    return this.total;
+  }
+}
+
+/** One line per record: time in ms, point, fields. */
+export function formatTrace(r: TraceRecord): string {
+  return `${(r.time / 1e6).toFixed(3)}ms ${r.point} ${JSON.stringify(r.fields, (_k, v) => (typeof v === 'bigint' ? v.toString() : v))}`;
+}

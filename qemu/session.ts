@@ -49,6 +49,8 @@ export interface SessionStats {
   errors: number;
   posted: number;
   byCommand: Record<string, number>;
+  /** The latest error replies, as `COMMAND errno N`. */
+  recentErrors: string[];
 }
 
 export interface DeviceServerOptions {
@@ -70,7 +72,7 @@ export class VfioUserDevice implements DeviceHost, WireEndpoint {
   dma: DmaMapTable;
   irqs: IrqState;
   port: WirePort | null = null;
-  readonly stats: SessionStats = { messages: 0, errors: 0, posted: 0, byCommand: {} };
+  readonly stats: SessionStats = { messages: 0, errors: 0, posted: 0, byCommand: {}, recentErrors: [] };
   private versionDone = false;
   private readonly io: SessionIo;
 
@@ -175,6 +177,8 @@ export class VfioUserDevice implements DeviceHost, WireEndpoint {
     }
     if (typeof r === 'number') {
       this.stats.errors++;
+      this.stats.recentErrors.push(`${name} errno ${r}`);
+      if (this.stats.recentErrors.length > 10) this.stats.recentErrors.shift();
       this.tp('vfu_error', { cmd: name, msgId: h.msgId, errno: r });
       return { reply: noReply ? null : P.errorReply(h, r) };
     }
