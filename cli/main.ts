@@ -50,7 +50,75 @@ export function buildProgram(out: (l: string) => void = console.log): Command {
         out('OK: every frame arrived intact and in order');
       }
     });
+  program
+    .command('setup')
+    .description('provision a QEMU with the vfio-user client and a guest kernel + initramfs into the cache (idempotent)')
+    .option('--kernel-package <name>', 'Debian linux-image package for the guest (e.g. linux-image-6.1.0-56-amd64)')
+    .option('--qemu <path>', 'use this QEMU (>= 10.1 with vfio-user-pci) instead of provisioning one (or NICSIM_QEMU)')
+    .option('--cache <dir>', 'cache folder (default $NICSIM_CACHE or ~/.cache/nicsim)')
+    .action(async (opts: { kernelPackage?: string; qemu?: string; cache?: string }) => {
+      const { setup } = await import('../qemu/guest/provision.js');
+      const r = await setup({ kernelPackage: opts.kernelPackage, qemu: opts.qemu, cacheDir: opts.cache, log: out });
+      out(`QEMU ${r.qemu.version}: ${r.qemu.argv0.at(-1)}`);
+      out(`guest kernel ${r.guest.kernelVersion}: ${r.guest.kernel}`);
+      out(`initramfs: ${r.guest.initramfs} (modules: ${r.guest.modules.join(', ')})`);
+    });
+
+  program
+    .command('serve')
+    .description('serve an 82574L model on a vfio-user socket until interrupted (attach with QEMU -device vfio-user-pci)')
+    .requiredOption('--socket <path>', 'UNIX socket path to listen on')
+    .option('--backend <spec>', 'netns[:ADDR/PREFIX] (TAP in a new namespace), tap:NAME, none, loopback', undefined)
+    .option('--mac <addr>', 'MAC address in the NVM', '52:54:00:4e:53:01')
+    .option('--trace <patterns>', 'trace points to print, e.g. "vfu_*,e1000e_irq_*"')
+    .action(async (opts: { socket: string; backend?: string; mac: string; trace?: string }) => {
+      const { ServedNic } = await import('../qemu/boot.js');
+      const served = new ServedNic({ socket: opts.socket, backend: opts.backend, mac: parseMac(opts.mac), trace: opts.trace, log: out });
+      await new Promise<void>((resolve) => {
+        const stop = (sig: string) => {
+          out(`nicsim: ${sig}, shutting down`);
+          for (const l of served.report()) out(l);
+          served.stop();
+          resolve();
+        };
+        process.once('SIGINT', () => stop('SIGINT'));
+        process.once('SIGTERM', () => stop('SIGTERM'));
+      });
+    });
+
+  program
+    .command('boot')
+    .description('serve the model, boot a QEMU guest on it (provisioning first if needed), run a script after link-up, report')
+    .option('--run <commands>', 'shell commands to run in the guest after link-up; exits with their status')
+    .option('--shell', 'an interactive shell on this terminal instead of a script')
+    .option('--kernel-package <name>', 'Debian linux-image package for the guest')
+    .option('--qemu <path>', 'use this QEMU (>= 10.1 with vfio-user-pci)')
+    .option('--int-mode <n>', 'e1000e.IntMode in the guest: 0 INTx, 1 MSI, 2 MSI-X', int('int-mode', 0, 2))
+    .option('--memory <MiB>', 'guest memory', int('memory', 128, 16384), 512)
+    .option('--backend <spec>', 'netns[:ADDR/PREFIX], tap:NAME, none, loopback (default: netns as root, else none)')
+    .option('--guest-ip <addr/prefix>', 'address the guest gives eth0', undefined)
+    .option('--timeout <s>', 'give up after this many seconds', int('timeout', 10, 86_400), 300)
+    .option('--trace <patterns>', 'server trace points to print, e.g. "e1000e_irq_msix,vfu_*"')
+    .option('--quiet', 'do not stream the guest console')
+    .action(async (opts: { run?: string; shell?: boolean; kernelPackage?: string; qemu?: string; intMode?: number; memory: number; backend?: string; guestIp?: string; timeout: number; trace?: string; quiet?: boolean }) => {
+      const { boot } = await import('../qemu/boot.js');
+      const r = await boot({
+        run: opts.run, shell: opts.shell, kernelPackage: opts.kernelPackage, qemu: opts.qemu, intMode: opts.intMode,
+        memMiB: opts.memory, backend: opts.backend, guestIp: opts.guestIp, timeoutSec: opts.timeout, trace: opts.trace,
+        streamConsole: !opts.quiet, log: out,
+      });
+      if (r.runStatus !== null && r.runStatus !== 0) process.exitCode = r.runStatus;
+      else if (!r.ok) process.exitCode = 1;
+    });
   return program;
+}
+
+function parseMac(s: string): Uint8Array {
+  const parts = s.split(':');
+  if (parts.length !== 6 || parts.some((p) => !/^[0-9a-fA-F]{2}$/.test(p))) throw new InvalidArgumentError(`bad MAC address '${s}'`);
+  const m = Uint8Array.from(parts.map((p) => parseInt(p, 16)));
+  if (m[0]! & 1) throw new InvalidArgumentError('the MAC address must be unicast');
+  return m;
 }
 
 // Run when executed directly (also through npm's bin symlink), not when imported by tests.

@@ -376,8 +376,14 @@ export class VfioUserDevice implements DeviceHost, WireEndpoint {
     this.tp('vfu_set_irqs', { index: P.IRQ_NAMES[index], flags, start, count, fds: fds.length });
     if (action === P.IRQ_SET_ACTION_TRIGGER) {
       if (data === P.IRQ_SET_DATA_EVENTFD) {
-        if (fds.length !== count || count === 0) return bad();
-        if (p.length !== P.SET_IRQS_SIZE) return bad();
+        if (count === 0 || p.length !== P.SET_IRQS_SIZE) return bad();
+        if (fds.length === 0) {
+          // eventfd -1 for every vector (cannot travel over SCM_RIGHTS): QEMU enables MSI-X
+          // with no vector in use this way. Those vectors are left unwired.
+          this.irqs.disable(index, start, count);
+          return new Uint8Array(0);
+        }
+        if (fds.length !== count) return bad();
         this.irqs.setFds(index, start, fds);
         return new Uint8Array(0);
       }
