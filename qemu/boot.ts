@@ -38,6 +38,8 @@ export class ServedNic {
   readonly backend: Backend;
   readonly ring: RingTrace;
   private port: WirePort;
+  /** Times the MAC saw link come up (the guest driver's PHY power-down ends a run with link down). */
+  linkUps = 0;
 
   constructor(readonly o: ServeOptions) {
     this.sys = o.sys ?? requireNative();
@@ -55,6 +57,7 @@ export class ServedNic {
     const sink: TraceSink = {
       enabled: (p) => this.ring.enabled(p) || liveOn(p),
       emit: (p, f) => {
+        if (p === 'e1000e_link' && f['up']) this.linkUps++;
         if (this.ring.enabled(p)) this.ring.emit(p, f);
         if (liveOn(p)) log(`trace ${formatTrace({ time: clock(), point: p, fields: f } as TraceRecord)}`);
       },
@@ -78,7 +81,7 @@ export class ServedNic {
     const t = d.stats.totals;
     const irq = this.dev.irqs;
     return [
-      `link: ${d.linkUp() ? 'up' : 'down'} (1000 Mb/s full duplex when up)`,
+      `link now: ${d.linkUp() ? 'up, 1000 Mb/s full duplex' : 'down'}${this.linkUps ? ` (came up ${this.linkUps} time(s) during the run)` : ''}`,
       `device counters: rx_packets=${t.rxPackets} rx_octets=${t.rxOctets} tx_packets=${t.txPackets} tx_octets=${t.txOctets} rx_missed=${t.rxMissed} rx_no_buffers=${t.rxNoBuffers}`,
       `interrupts delivered: intx=${irq.delivered[0]} msi=${irq.delivered[1]} msix=${irq.delivered[2]} (per vector ${d.irq.counts.msix.join('/')}) dropped=${irq.dropped.reduce((a, b) => a + b, 0)}`,
       `backend ${this.backend.description}: ${Object.entries(this.backend.stats()).map(([k, v]) => `${k}=${v}`).join(' ')}`,
@@ -107,8 +110,10 @@ export interface BootOptions extends ProvisionOptions {
   trace?: string;
   mac?: Uint8Array;
   timing?: Partial<TimingParams>;
-  /** Print every console line (default true). */
+  /** Print every console line (default true); false prints only the driver's lines, markers and script output. */
   streamConsole?: boolean;
+  /** Extra words for the guest kernel command line. */
+  extraCmdline?: string[];
   keepWorkDir?: boolean;
 }
 
@@ -154,8 +159,11 @@ export async function boot(o: BootOptions = {}): Promise<BootResult> {
     log(`nicsim: booting ${guest.kernelVersion} with QEMU ${qemu.version} (TCG), e1000e.IntMode=${o.intMode ?? 2}`);
     run = startGuest({
       qemu, guest, nic: { kind: 'vfio-user', socket }, workDir: work, memMiB: o.memMiB, intMode: o.intMode,
-      guestIp: o.guestIp ?? (hostIp ? DEFAULT_GUEST_IP : undefined), script, interactive: o.shell,
-      onLine: stream && !o.shell ? (l) => log(`guest: ${l}`) : undefined,
+      guestIp: o.guestIp ?? (hostIp ? DEFAULT_GUEST_IP : undefined), script, interactive: o.shell, extraCmdline: o.extraCmdline,
+      onLine: o.shell ? undefined : (l) => {
+        // Kernel messages start with "[ time]": in quiet mode only the NIC driver's are shown.
+        if (stream || /e1000e|eth0/.test(l) || !l.startsWith('[')) log(`guest: ${l}`);
+      },
     });
     const timeout = (o.timeoutSec ?? 300) * 1000;
     const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeout).unref());
@@ -182,7 +190,8 @@ export async function boot(o: BootOptions = {}): Promise<BootResult> {
   log('');
   for (const l of report) log(l);
   if (failure) {
-    log(`\nnicsim: boot FAILED: ${failure}`);
+    log('');
+    log(`nicsim: boot FAILED: ${failure}`);
     log('--- last 40 lines of the guest console ---');
     for (const l of lines.slice(-40)) log(l);
     if (run?.qemuStderr) {
