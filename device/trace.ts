@@ -32,21 +32,12 @@ export function tracePatternMatcher(patterns: string): (point: string) => boolea
   return (point) => res.some((r) => r.test(point));
 }
 
-/**
- * A sink that keeps records in memory (tests, the fuzzers' oracles) and optionally forwards them.
- * Caches the pattern verdict per point name so the enabled() check stays cheap.
- */
-export class RecordingTrace implements TraceSink {
-  readonly records: TraceRecord[] = [];
+/** A sink switched on by pattern, caching the verdict per point name so enabled() stays cheap. */
+abstract class PatternTrace implements TraceSink {
   private readonly cache = new Map<string, boolean>();
   private readonly match: (point: string) => boolean;
 
-  constructor(
-    patterns: string,
-    private readonly clock: () => number = () => 0,
-    private readonly limit = 1_000_000,
-    private readonly forward?: (r: TraceRecord) => void,
-  ) {
+  constructor(patterns: string) {
     this.match = tracePatternMatcher(patterns);
   }
 
@@ -57,6 +48,22 @@ export class RecordingTrace implements TraceSink {
       this.cache.set(point, v);
     }
     return v;
+  }
+
+  abstract emit(point: string, fields: Record<string, unknown>): void;
+}
+
+/** A sink that keeps records in memory (tests, the fuzzers' oracles) and optionally forwards them. */
+export class RecordingTrace extends PatternTrace {
+  readonly records: TraceRecord[] = [];
+
+  constructor(
+    patterns: string,
+    private readonly clock: () => number = () => 0,
+    private readonly limit = 1_000_000,
+    private readonly forward?: (r: TraceRecord) => void,
+  ) {
+    super(patterns);
   }
 
   emit(point: string, fields: Record<string, unknown>): void {
@@ -78,12 +85,10 @@ export class RecordingTrace implements TraceSink {
 }
 
 /** Keeps the last `size` matching records (the server trace tail shown when a boot fails). */
-export class RingTrace implements TraceSink {
+export class RingTrace extends PatternTrace {
   private readonly buf: (TraceRecord | undefined)[];
   private next = 0;
   private total = 0;
-  private readonly cache = new Map<string, boolean>();
-  private readonly match: (point: string) => boolean;
 
   constructor(
     patterns: string,
@@ -91,17 +96,8 @@ export class RingTrace implements TraceSink {
     readonly size = 200,
     private readonly forward?: (r: TraceRecord) => void,
   ) {
+    super(patterns);
     this.buf = new Array(size);
-    this.match = tracePatternMatcher(patterns);
-  }
-
-  enabled(point: string): boolean {
-    let v = this.cache.get(point);
-    if (v === undefined) {
-      v = this.match(point);
-      this.cache.set(point, v);
-    }
-    return v;
   }
 
   emit(point: string, fields: Record<string, unknown>): void {
