@@ -18,7 +18,7 @@ import {
   type NetDevice, type NapiStruct, type RtnlLinkStats64, alloc_etherdev, free_netdev, register_netdev, unregister_netdev,
   netdev_priv, netif_napi_add, netif_napi_del, napi_enable, napi_disable, napi_schedule_prep, __napi_schedule,
   napi_complete_done, napi_gro_receive, netif_carrier_on, netif_carrier_off, netif_carrier_ok, netif_start_queue,
-  netif_stop_queue, netif_wake_queue, netif_queue_stopped, netif_running, eth_type_trans, NETDEV_TX_OK,
+  netif_stop_queue, netif_wake_queue, netif_queue_stopped, netif_running, eth_type_trans, netdev_xmit_more, NETDEV_TX_OK,
   NETDEV_TX_BUSY, IFF_PROMISC, IFF_ALLMULTI, NETIF_F_SG, NETIF_F_HW_CSUM, NETIF_F_TSO, NETIF_F_TSO6,
   NETIF_F_RXCSUM, NETIF_F_HW_VLAN_CTAG_TX, NETIF_F_HW_VLAN_CTAG_RX, netdev_info, netdev_err,
 } from '../kernel-glue/netdev.js';
@@ -41,7 +41,8 @@ const E1000_RX_BUFFER_WRITE = 16;
 const E1000_MAX_TXD_PWR = 12;
 const E1000_MAX_DATA_PER_TXD = 1 << E1000_MAX_TXD_PWR;
 const TX_WAKE_THRESHOLD = 32;
-const DESC_NEEDED = 3;
+/** Descriptors the largest skb can need: a 64 KiB TSO in 4 KiB pieces (17) plus its context, plus 2 spare. */
+const DESC_NEEDED_MAX = Math.ceil((65536 + 256) / E1000_MAX_DATA_PER_TXD) + 1 + 2;
 const VLAN_ETH_FRAME_LEN = 1518;
 const ETH_FCS_LEN = 4;
 const COPYBREAK = 256;
@@ -150,6 +151,8 @@ export class E1000Adapter {
   /** FLAG2_CRC_STRIPPING: RCTL.SECRC set, lengths exclude the FCS. */
   crcStripping = true;
   detectTxHung = false;
+  /** TX descriptors queued whose tail write was deferred by xmit_more. */
+  txTailDirty = false;
   txHangRecheck = false;
   restartNow = false;
   linkSpeed = 0;
@@ -441,6 +444,7 @@ function putTxBuf(a: E1000Adapter, bi: E1000Buffer): void {
 function cleanTxRing(a: E1000Adapter): void {
   const r = a.txRing;
   for (const bi of r.bufferInfo) putTxBuf(a, bi);
+  a.txTailDirty = false;
   r.desc?.cpu.fill(0);
   r.nextToUse = 0;
   r.nextToClean = 0;
@@ -895,7 +899,11 @@ function txQueue(a: E1000Adapter, flags: number, vlanTag: number, count: number)
   }
   v.setUint32(last * 16 + 8, (v.getUint32(last * 16 + 8, true) | a.txdCmd) >>> 0, true);
   r.nextToUse = i;
-  a.ew32(r.tail, i);
+}
+
+function kickTx(a: E1000Adapter): void {
+  a.txTailDirty = false;
+  a.ew32(a.txRing.tail, a.txRing.nextToUse);
 }
 
 /** e1000_xmit_frame (ndo_start_xmit). */
@@ -916,6 +924,8 @@ function xmitFrame(skb: SkBuff, netdev: NetDevice<E1000Adapter>): number {
   if (skb.gso_size || skb.ip_summed === CHECKSUM_PARTIAL) count++;
   if (maybeStopTx(a, count + 2)) {
     a.sw.txBusy++;
+    // A deferred doorbell must not be left behind when the stack is told to wait.
+    if (a.txTailDirty) kickTx(a);
     return NETDEV_TX_BUSY;
   }
   let flags = 0;
@@ -933,7 +943,11 @@ function xmitFrame(skb: SkBuff, netdev: NetDevice<E1000Adapter>): number {
   const n = txMap(a, skb, first);
   if (n) {
     txQueue(a, flags, vlanTag, n);
-    maybeStopTx(a, DESC_NEEDED + 2);
+    a.txTailDirty = true;
+    // Make sure there is room for the next send.
+    maybeStopTx(a, DESC_NEEDED_MAX);
+    // The doorbell waits for the last packet of a batch (netdev_xmit_more), as in Linux.
+    if (!netdev_xmit_more() || netif_queue_stopped(netdev)) kickTx(a);
   } else {
     dev_kfree_skb_any(skb);
     r.bufferInfo[first]!.timeStamp = 0;

@@ -486,6 +486,17 @@ function dev_watchdog(dev: NetDevice): void {
  * Runs the qdisc: hands queued skbs to ndo_start_xmit until the queue stops, it empties, or
  * dev_tx_weight packets went (then NET_TX is rescheduled). NETDEV_TX_BUSY requeues at the head.
  */
+/** Set while ndo_start_xmit runs: whether the qdisc will hand over another skb right after this one. */
+let xmitMore = false;
+
+/**
+ * netdev_xmit_more(): true when the stack is about to send another packet in this batch, so a
+ * driver may defer its doorbell (tail register write) to the last one.
+ */
+export function netdev_xmit_more(): boolean {
+  return xmitMore;
+}
+
 export function qdisc_run(dev: NetDevice): void {
   if (dev.qdiscRunning) return;
   const k = dev.kernel;
@@ -501,7 +512,13 @@ export function qdisc_run(dev: NetDevice): void {
         break;
       }
       const skb = q.shift()!;
-      const rc = dev.netdev_ops!.ndo_start_xmit(skb, dev);
+      xmitMore = q.length > 0 && quota > 0;
+      let rc: number;
+      try {
+        rc = dev.netdev_ops!.ndo_start_xmit(skb, dev);
+      } finally {
+        xmitMore = false;
+      }
       if (rc === NETDEV_TX_BUSY) {
         q.unshift(skb);
         dev.txBusy++;

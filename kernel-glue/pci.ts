@@ -10,6 +10,8 @@ export interface PciDeviceBackend {
   configWrite(offset: number, size: 1 | 2 | 4, value: number): void;
   barRead(bar: number, offset: number, size: 1 | 2 | 4): number;
   barWrite(bar: number, offset: number, size: 1 | 2 | 4, value: number): void;
+  /** Optional fast answer to "is COMMAND.MEM set?" (otherwise config space is read on every access). */
+  memoryEnabled?(): boolean;
 }
 
 // Config space registers (include/uapi/linux/pci_regs.h).
@@ -352,7 +354,7 @@ export class PciBus {
       const w = ws[i]!;
       if (phys >= w.start && phys + size <= w.end) {
         const b = w.dev.backend;
-        if ((b.configRead(PCI_COMMAND, 2) & PCI_COMMAND_MEMORY) === 0) break;
+        if (b.memoryEnabled ? !b.memoryEnabled() : (b.configRead(PCI_COMMAND, 2) & PCI_COMMAND_MEMORY) === 0) break;
         const v = b.barRead(w.bar, phys - w.start, size);
         return size === 4 ? v >>> 0 : size === 2 ? v & 0xffff : v & 0xff;
       }
@@ -370,7 +372,7 @@ export class PciBus {
       const w = ws[i]!;
       if (phys >= w.start && phys + size <= w.end) {
         const b = w.dev.backend;
-        if ((b.configRead(PCI_COMMAND, 2) & PCI_COMMAND_MEMORY) === 0) break;
+        if (b.memoryEnabled ? !b.memoryEnabled() : (b.configRead(PCI_COMMAND, 2) & PCI_COMMAND_MEMORY) === 0) break;
         b.barWrite(w.bar, phys - w.start, size, size === 4 ? value >>> 0 : size === 2 ? value & 0xffff : value & 0xff);
         return;
       }

@@ -1,6 +1,10 @@
 // Simulated physical RAM and the kernel's memory allocator (a slab-like kmalloc over one buffer).
 
 /** One contiguous block of physical RAM at `base`. Guest-controlled accesses never throw. */
+function u8set(dst: Uint8Array, src: Uint8Array, off: number): void {
+  dst.set(src, off);
+}
+
 export class SimRam {
   readonly buffer: ArrayBuffer;
   readonly u8: Uint8Array;
@@ -29,14 +33,28 @@ export class SimRam {
   read(phys: number, dst: Uint8Array): boolean {
     if (!this.contains(phys, dst.length)) return false;
     const off = phys - this.base;
-    dst.set(this.u8.subarray(off, off + dst.length));
+    const n = dst.length;
+    if (n <= 32) {
+      // Descriptors and headers: a loop beats creating a subarray view.
+      const u8 = this.u8;
+      for (let i = 0; i < n; i++) dst[i] = u8[off + i]!;
+    } else {
+      dst.set(this.u8.subarray(off, off + n));
+    }
     return true;
   }
 
   /** Copies `src` into RAM; false (nothing written) when any byte lies outside RAM. */
   write(phys: number, src: Uint8Array): boolean {
     if (!this.contains(phys, src.length)) return false;
-    this.u8.set(src, phys - this.base);
+    const off = phys - this.base;
+    const n = src.length;
+    if (n <= 32) {
+      const u8 = this.u8;
+      for (let i = 0; i < n; i++) u8[off + i] = src[i]!;
+    } else {
+      u8set(this.u8, src, off);
+    }
     return true;
   }
 

@@ -128,6 +128,7 @@ export class Machine {
       configWrite: (o, s, v) => dev.configWrite(o, s, v),
       barRead: (b, o, s) => dev.barRead(b, o, s),
       barWrite: (b, o, s, v) => dev.barWrite(b, o, s, v),
+      memoryEnabled: () => dev.pci.memoryEnabled,
     };
     const pdev = this.kernel.pciBus.attach(opts.slot ?? 3 + this.nics.length, backend);
     host.pdev = pdev;

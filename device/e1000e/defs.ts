@@ -450,8 +450,9 @@ export const NVM_CHECKSUM_REG = 0x3f;
 export const NVM_SUM = 0xbaba;
 
 /** Decodes RCTL's BSIZE/BSEX into the receive buffer size in bytes (0 = reserved encoding). */
+const BSIZE_BSEX = [0, 16384, 8192, 4096];
+const BSIZE_PLAIN = [2048, 1024, 512, 256];
 export function rctlBufferSize(rctl: number): number {
   const bsize = (rctl & RCTL_BSIZE_MASK) >>> RCTL_BSIZE_SHIFT;
-  if (rctl & RCTL_BSEX) return [0, 16384, 8192, 4096][bsize]!;
-  return [2048, 1024, 512, 256][bsize]!;
+  return (rctl & RCTL_BSEX ? BSIZE_BSEX : BSIZE_PLAIN)[bsize]!;
 }

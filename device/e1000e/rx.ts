@@ -32,6 +32,9 @@ const RNBC = W(REG.RNBC);
 const ROC = W(REG.ROC);
 const RUC = W(REG.RUC);
 
+/** Multicast-offset (RCTL.MO) shifts of the MTA hash. */
+const MO_SHIFTS = [4, 3, 2, 0];
+
 /** Why received frames were not delivered; for tests, fuzzing oracles and traces. */
 export interface RxDiag {
   filtered: number;
@@ -178,7 +181,7 @@ export class RxEngine {
       if (rctl & RCTL_MPE) return true;
       if (this.matchRar(f)) return true;
       const mo = (rctl & RCTL_MO_MASK) >>> RCTL_MO_SHIFT;
-      const h = (((f[5]! << 8) | f[4]!) >>> [4, 3, 2, 0][mo]!) & 0xfff;
+      const h = (((f[5]! << 8) | f[4]!) >>> MO_SHIFTS[mo]!) & 0xfff;
       return ((m[MTA0 + (h >>> 5)]! >>> (h & 31)) & 1) === 1;
     }
     return this.matchRar(f);
@@ -234,10 +237,14 @@ export class RxEngine {
     const bufSize = rctlBufferSize(rctl) || 2048;
     const need = Math.max(1, Math.ceil(data.length / bufSize));
     if (this.available(n) < need) return false;
-    const { status, errors, ipId, pktCsum } = this.checksumStatus(data, vlanTag >= 0);
-    const base = guestAddr(m[RDBAL]! & ~0xf, m[RDBAH]!);
     const extended = (m[RFCTL]! & RFCTL_EXTEN) !== 0;
     const pcsd = (m[RXCSUM]! & RXCSUM_PCSD) !== 0;
+    this.checksumStatus(data, !pcsd || !extended);
+    const status = this.csStatus;
+    const errors = this.csErrors;
+    const ipId = this.csIpId;
+    const pktCsum = this.csPkt;
+    const base = guestAddr(m[RDBAL]! & ~0xf, m[RDBAH]!);
     let h = m[RDH]! & 0xffff;
     let off = 0;
     for (let i = 0; i < need; i++) {
@@ -251,19 +258,21 @@ export class RxEngine {
       const chunk = Math.min(bufSize, data.length - off);
       const buf = guestAddr(this.descView.getUint32(0, true), this.descView.getUint32(4, true));
       const eop = i === need - 1;
-      if (!this.dev.dmaWrite(buf, data.subarray(off, off + chunk))) {
+      if (!this.dev.dmaWrite(buf, need === 1 ? data : data.subarray(off, off + chunk))) {
         this.diag.bufferFaults++;
         this.trace('e1000e_rx_dma_fault', { what: 'buffer', addr: buf, length: chunk });
       }
       const w = this.wbView;
-      this.wb.fill(0);
       const st = RXD_STAT_DD | (eop ? RXD_STAT_EOP | status : 0) | (eop && vlanTag >= 0 ? RXD_STAT_VP : 0);
       if (extended) {
+        // Every byte of the 16-byte write-back is set: no clearing pass needed.
+        w.setUint32(0, 0, true);
         w.setUint32(4, pcsd ? 0 : ((pktCsum << 16) | ipId) >>> 0, true);
         w.setUint32(8, (st | (eop ? errors : 0)) >>> 0, true);
         w.setUint16(12, chunk, true);
         w.setUint16(14, vlanTag >= 0 ? vlanTag : 0, true);
       } else {
+        this.wb.fill(0);
         this.wb.set(this.desc.subarray(0, 8), 0);
         w.setUint16(8, chunk, true);
         w.setUint16(10, pktCsum, true);
@@ -282,7 +291,8 @@ export class RxEngine {
       m[RDH] = h;
     }
     this.dev.stats.rxGood(frame, frame.length);
-    this.trace('e1000e_rx_frame', { length: data.length, vlan: vlanTag, descriptors: need });
+    const t = this.dev.host.trace;
+    if (t.enabled('e1000e_rx_frame')) t.emit('e1000e_rx_frame', { dev: this.dev.name, length: data.length, vlan: vlanTag, descriptors: need });
     let cause = this.dev.msixMode() ? ICR_RXQ0 : ICR_RXT0;
     const free = this.available(n);
     const rdmts = (rctl & RCTL_RDMTS_MASK) >>> 8;
@@ -291,8 +301,18 @@ export class RxEngine {
     return true;
   }
 
-  /** Receive checksum offload status (datasheet §7.1.6). */
-  private checksumStatus(d: Uint8Array, _vlanStripped: boolean): { status: number; errors: number; ipId: number; pktCsum: number } {
+  // Results of checksumStatus, kept in fields so the per-frame path allocates nothing.
+  private csStatus = 0;
+  private csErrors = 0;
+  private csIpId = 0;
+  private csPkt = 0;
+
+  /**
+   * Receive checksum offload status (datasheet §7.1.6). The packet checksum (from PCSS) is only
+   * computed when the descriptor will carry it (PCSD clear or legacy descriptors).
+   */
+  private checksumStatus(d: Uint8Array, wantPktCsum: boolean): void {
+    this.csStatus = this.csErrors = this.csIpId = this.csPkt = 0;
     const rxcsum = this.dev.mac[RXCSUM]!;
     let status = 0;
     let errors = 0;
@@ -304,11 +324,11 @@ export class RxEngine {
       l3 = 18;
     }
     const pcss = rxcsum & RXCSUM_PCSS_MASK;
-    const pktCsum = pcss + l3 < d.length ? foldSum(onesSum(d, l3 + pcss, d.length)) : 0;
+    this.csPkt = wantPktCsum && pcss + l3 < d.length ? foldSum(onesSum(d, l3 + pcss, d.length)) : 0;
     if (et === 0x0800 && d.length >= l3 + 20 && d[l3]! >>> 4 === 4) {
       const ihl = (d[l3]! & 0xf) * 4;
       const total = (d[l3 + 2]! << 8) | d[l3 + 3]!;
-      if (ihl < 20 || l3 + ihl > d.length) return { status, errors, ipId, pktCsum };
+      if (ihl < 20 || l3 + ihl > d.length) return;
       ipId = (d[l3 + 4]! << 8) | d[l3 + 5]!;
       if (rxcsum & RXCSUM_IPOFL) {
         status |= RXD_STAT_IPCS;
@@ -335,7 +355,9 @@ export class RxEngine {
         });
       }
     }
-    return { status, errors, ipId, pktCsum };
+    this.csStatus = status;
+    this.csErrors = errors;
+    this.csIpId = ipId;
   }
 
   private l4(d: Uint8Array, start: number, end: number, proto: number, pseudo: number, out: (s: number, e: number) => void): void {

@@ -72,6 +72,7 @@ export class TxEngine {
   private fifoBytes = 0;
   private linkFreeAt = 0;
   private drainEvent: EventHandle | null = null;
+  private readonly drainCb = (): void => this.drainOne();
 
   constructor(private readonly dev: E1000eDevice) {}
 
@@ -188,7 +189,8 @@ export class TxEngine {
         c.ipv4 = (lo & 0x02000000) !== 0;
         c.hdrlen = this.desc[13]!;
         c.mss = d.getUint16(14, true);
-        this.trace('e1000e_tx_context', { ...c, tse: (lo & TXD_CMD_TSE) !== 0 });
+        const t = this.dev.host.trace;
+        if (t.enabled('e1000e_tx_context')) t.emit('e1000e_tx_context', { dev: this.dev.name, ...c, tse: (lo & TXD_CMD_TSE) !== 0 });
         return (lo & TXD_CMD_RS) !== 0;
       }
       if (dtyp !== TXD_DTYP_D) {
@@ -294,7 +296,7 @@ export class TxEngine {
     const frame = this.fifo[this.fifoHead]!;
     const start = Math.max(now, this.linkFreeAt);
     this.linkFreeAt = start + wireTimeNs(this.dev.timing, frame.length + 4);
-    this.drainEvent = host.schedule(Math.ceil(this.linkFreeAt) - now, () => this.drainOne(), 5);
+    this.drainEvent = host.schedule(Math.ceil(this.linkFreeAt) - now, this.drainCb, 5);
   }
 
   private drainOne(): void {
@@ -323,7 +325,8 @@ export class TxEngine {
       return;
     }
     this.dev.stats.txFrame(frame);
-    this.trace('e1000e_tx_frame', { length: frame.length });
+    const t = this.dev.host.trace;
+    if (t.enabled('e1000e_tx_frame')) t.emit('e1000e_tx_frame', { dev: this.dev.name, length: frame.length });
     this.dev.host.sendFrame(frame);
   }
 }

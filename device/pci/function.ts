@@ -93,6 +93,7 @@ export class PciFunction {
     const pm = this.layout.pm;
     const oldPower = this.powerState;
     if (!this.space.writeChecked(offset, size, value)) return;
+    this.refreshCache();
     const touches = (o: number, len: number): boolean => offset < o + len && o < offset + size;
 
     if (pm !== undefined && touches(pm + PCI_PM_CTRL, 2)) {
@@ -123,17 +124,28 @@ export class PciFunction {
     this.layout = layoutConfigSpace(this.space, this.cfg);
     this.msix?.reset();
     this.intxLevel = false;
+    this.refreshCache();
     this.updateIntx();
   }
 
+  // COMMAND and the interrupt mode change only through configWrite and reset, and are read on
+  // every DMA and interrupt: they are cached there (refreshCache).
+  private cmdCache = 0;
+  private modeCache: 'msix' | 'msi' | 'intx' = 'intx';
+
+  private refreshCache(): void {
+    this.cmdCache = this.command();
+    this.modeCache = this.msixEnabled() ? 'msix' : this.msiEnabled() ? 'msi' : 'intx';
+  }
+
   get memoryEnabled(): boolean {
-    return (this.command() & PCI_COMMAND_MEMORY) !== 0;
+    return (this.cmdCache & PCI_COMMAND_MEMORY) !== 0;
   }
   get ioEnabled(): boolean {
-    return (this.command() & PCI_COMMAND_IO) !== 0;
+    return (this.cmdCache & PCI_COMMAND_IO) !== 0;
   }
   get busMaster(): boolean {
-    return (this.command() & PCI_COMMAND_MASTER) !== 0;
+    return (this.cmdCache & PCI_COMMAND_MASTER) !== 0;
   }
   /** PMCSR power state: 0 = D0, 3 = D3hot (D1/D2 are not supported). 0 without a PM capability. */
   get powerState(): number {
@@ -158,7 +170,7 @@ export class PciFunction {
 
   /** Which message kind the function would use now: MSI-X if enabled, else MSI if enabled, else INTx. */
   interruptMode(): 'msix' | 'msi' | 'intx' {
-    return this.msixEnabled() ? 'msix' : this.msiEnabled() ? 'msi' : 'intx';
+    return this.modeCache;
   }
 
   /**
