@@ -416,6 +416,7 @@ export class E1000eDevice {
       case REG.TIDV:
       case REG.RDTR:
         this.mac[w] = value & 0xffff; // bit 31 (flush partial descriptor block) self-clears
+        if (value & 0x80000000) this.irq.fireDelayed(offset === REG.RDTR ? 'rx' : 'tx');
         return;
       case REG.RCTL: {
         const was = this.mac[RCTL]!;

@@ -30,6 +30,17 @@ const IVAR = W(REG.IVAR);
 const ITR = W(REG.ITR);
 const EITR0 = W(REG.EITR0);
 const CTRL_EXT = W(REG.CTRL_EXT);
+const RDTR = W(REG.RDTR);
+const RADV = W(REG.RADV);
+const TIDV = W(REG.TIDV);
+const TADV = W(REG.TADV);
+
+/** One packet timer + absolute timer pair (RDTR/RADV or TIDV/TADV), counting 1.024 us units. */
+interface DelayPair {
+  cause: number;
+  packet: EventHandle | null;
+  absolute: EventHandle | null;
+}
 
 /** Counts kept for tests and benchmarks: messages actually sent per vector. */
 export interface InterruptCounts {
@@ -45,10 +56,54 @@ export class InterruptController {
   private lastFire = new Float64Array(MSIX_VECTORS + 1).fill(-Infinity);
   private deferred: (EventHandle | null)[] = new Array(MSIX_VECTORS + 1).fill(null);
   private intxLevel = false;
+  private readonly delays: Record<'rx' | 'tx', DelayPair> = {
+    rx: { cause: 0, packet: null, absolute: null },
+    tx: { cause: 0, packet: null, absolute: null },
+  };
 
   constructor(private readonly dev: E1000eDevice) {}
 
+  /**
+   * Raises RXT0 (rx) or TXDW (tx) through the interrupt delay timers (datasheet §7.4.4). Under
+   * MSI-X, or with the timers off or zero, the cause is raised at once. The packet timer restarts
+   * with each completion; the absolute timer, armed by the first one, bounds the total wait.
+   */
+  raiseDelayed(kind: 'rx' | 'tx', cause: number): void {
+    const m = this.dev.mac;
+    const pkt = (kind === 'rx' ? m[RDTR]! : m[TIDV]!) & 0xffff;
+    const abs = (kind === 'rx' ? m[RADV]! : m[TADV]!) & 0xffff;
+    if (this.msix || !this.dev.timing.interruptDelayTimers || pkt === 0) {
+      this.raise(cause);
+      return;
+    }
+    const d = this.delays[kind];
+    d.cause |= cause;
+    const host = this.dev.host;
+    const fire = () => this.fireDelayed(kind);
+    if (d.packet) host.cancel(d.packet);
+    d.packet = host.schedule(pkt * 1024, fire);
+    if (!d.absolute && abs > 0) d.absolute = host.schedule(abs * 1024, fire);
+  }
+
+  /** A delay timer expired, or software flushed it (FPD): raise what was held back. */
+  fireDelayed(kind: 'rx' | 'tx'): void {
+    const d = this.delays[kind];
+    if (d.packet) this.dev.host.cancel(d.packet);
+    if (d.absolute) this.dev.host.cancel(d.absolute);
+    d.packet = d.absolute = null;
+    const c = d.cause;
+    d.cause = 0;
+    if (c) this.raise(c);
+  }
+
   reset(): void {
+    for (const k of ['rx', 'tx'] as const) {
+      const d = this.delays[k];
+      if (d.packet) this.dev.host.cancel(d.packet);
+      if (d.absolute) this.dev.host.cancel(d.absolute);
+      d.packet = d.absolute = null;
+      d.cause = 0;
+    }
     for (let i = 0; i <= MSIX_VECTORS; i++) {
       const h = this.deferred[i];
       if (h) this.dev.host.cancel(h);

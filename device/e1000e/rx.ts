@@ -8,6 +8,7 @@ import {
   NUM_RAR, rctlBufferSize,
 } from './defs.js';
 import { guestAddr, addrAdd } from '../types.js';
+import type { EventHandle } from '../host.js';
 import { foldSum, onesSum } from './offload.js';
 import { isBroadcast } from './stats.js';
 import type { E1000eDevice } from './device.js';
@@ -80,7 +81,13 @@ export class RxEngine {
     this.fifo = [];
     this.fifoBytes = 0;
     this.halted = false;
+    if (this.raiseEvent) this.dev.host.cancel(this.raiseEvent);
+    this.raiseEvent = null;
+    this.pendingLow = 0;
   }
+
+  private raiseEvent: EventHandle | null = null;
+  private pendingLow = 0;
 
   ringChanged(): void {
     this.halted = false;
@@ -293,12 +300,33 @@ export class RxEngine {
     this.dev.stats.rxGood(frame, frame.length);
     const t = this.dev.host.trace;
     if (t.enabled('e1000e_rx_frame')) t.emit('e1000e_rx_frame', { dev: this.dev.name, length: data.length, vlan: vlanTag, descriptors: need });
-    let cause = this.dev.msixMode() ? ICR_RXQ0 : ICR_RXT0;
+    const msix = this.dev.msixMode();
     const free = this.available(n);
     const rdmts = (rctl & RCTL_RDMTS_MASK) >>> 8;
-    if (free <= n >>> (rdmts + 1)) cause |= ICR_RXDMT0;
-    this.dev.irq.raise(cause);
+    const low = free <= n >>> (rdmts + 1) ? ICR_RXDMT0 : 0;
+    const wb = this.dev.timing.writebackNs;
+    if (wb > 0) {
+      // The interrupt follows the write-backs it reports; one pending raise covers every frame
+      // written before it fires (the cause is a sticky ICR bit).
+      this.pendingLow |= low;
+      if (!this.raiseEvent) {
+        this.raiseEvent = this.dev.host.schedule(wb, () => {
+          this.raiseEvent = null;
+          const l = this.pendingLow;
+          this.pendingLow = 0;
+          this.raiseRx(this.dev.msixMode(), l);
+        });
+      }
+    } else this.raiseRx(msix, low);
     return true;
+  }
+
+  private raiseRx(msix: boolean, low: number): void {
+    if (msix) this.dev.irq.raise(ICR_RXQ0 | low);
+    else {
+      if (low) this.dev.irq.raise(low);
+      this.dev.irq.raiseDelayed('rx', ICR_RXT0);
+    }
   }
 
   // Results of checksumStatus, kept in fields so the per-frame path allocates nothing.

@@ -3,7 +3,7 @@
 import {
   REG, TCTL_EN, TCTL_PSP, TARC_ENABLE, CTRL_VME, TXD_CMD_DEXT, TXD_CMD_EOP, TXD_CMD_RS, TXD_CMD_IC,
   TXD_CMD_VLE, TXD_CMD_TSE, TXD_DTYP_MASK, TXD_DTYP_C, TXD_DTYP_D, TXD_POPTS_IXSM, TXD_POPTS_TXSM,
-  TXD_STAT_DD, TX_DESC_SIZE, ICR_TXDW, ICR_TXQ0, ICR_TXQE, IVAR_TX_INT_EVERY_WB,
+  TXD_STAT_DD, TXD_CMD_IDE, TX_DESC_SIZE, ICR_TXDW, ICR_TXQ0, ICR_TXQE, IVAR_TX_INT_EVERY_WB,
 } from './defs.js';
 import { guestAddr, addrAdd, type GuestAddr } from '../types.js';
 import type { EventHandle } from '../host.js';
@@ -60,19 +60,24 @@ export class TxEngine {
   private pktTxsm = false;
   private pktLegacyCso = -1;
   private pktLegacyCss = 0;
+  /** A completed descriptor had IDE (interrupt delay enable) set. */
+  private ideSeen = false;
   private desc = new Uint8Array(TX_DESC_SIZE);
   private descView = new DataView(this.desc.buffer);
   private dd = new Uint8Array([TXD_STAT_DD]);
   /** Set after a ring fetch fault: the queue stops until the ring is reprogrammed or reset. */
   private halted = false;
   private kickEvent: EventHandle | null = null;
-  /** Frames fetched and waiting for the link, with their byte total. */
+  /** Frames fetched and waiting for the link, with their byte total and when their data arrived. */
   private fifo: Uint8Array[] = [];
+  private fifoReady: number[] = [];
   private fifoHead = 0;
   private fifoBytes = 0;
   private linkFreeAt = 0;
   private drainEvent: EventHandle | null = null;
   private readonly drainCb = (): void => this.drainOne();
+  /** Write-backs in flight (descriptor addresses, interrupt causes) when write-back latency is modeled. */
+  private readonly wbEvents = new Set<EventHandle>();
 
   constructor(private readonly dev: E1000eDevice) {}
 
@@ -85,9 +90,12 @@ export class TxEngine {
     this.kickEvent = null;
     this.drainEvent = null;
     this.fifo = [];
+    this.fifoReady = [];
     this.fifoHead = 0;
     this.fifoBytes = 0;
     this.linkFreeAt = 0;
+    for (const h of this.wbEvents) this.dev.host.cancel(h);
+    this.wbEvents.clear();
   }
 
   /** Ring registers were reprogrammed: a halted queue may run again. */
@@ -98,7 +106,9 @@ export class TxEngine {
   /** Tail or enable changed: schedule descriptor processing. */
   kick(): void {
     if (this.kickEvent) return;
-    this.kickEvent = this.dev.host.schedule(this.dev.timing.doorbellNs, () => {
+    const t = this.dev.timing;
+    // The doorbell's posted write reaches the device, then the descriptor fetch completes.
+    this.kickEvent = this.dev.host.schedule(t.doorbellNs + t.mmioNs + t.dmaReadNs + t.descFetchNs, () => {
       this.kickEvent = null;
       this.process();
     });
@@ -145,6 +155,8 @@ export class TxEngine {
     if (head >= n) head = 0;
     let cause = 0;
     let budget = n; // never more than one lap per call, whatever the guest wrote
+    const wbDelay = this.dev.timing.dmaReadNs + this.dev.timing.writebackNs;
+    let deferred: GuestAddr[] | null = null;
     while (head !== tail && budget-- > 0) {
       if (paced && this.fifoBytes >= cap) break;
       const da = addrAdd(base, head * TX_DESC_SIZE);
@@ -156,16 +168,41 @@ export class TxEngine {
       }
       const wb = this.handleDescriptor();
       if (wb || m[IVAR]! & IVAR_TX_INT_EVERY_WB) {
-        if (!this.dev.dmaWrite(addrAdd(da, 12), this.dd)) {
-          this.diag.writebackFaults++;
-          this.trace('e1000e_tx_dma_fault', { what: 'writeback', addr: da, index: head });
-        }
+        if (wbDelay > 0) (deferred ??= []).push(addrAdd(da, 12));
+        else this.writeBack(addrAdd(da, 12));
         cause |= this.dev.msixMode() ? ICR_TXQ0 : ICR_TXDW;
       }
       head = head + 1 === n ? 0 : head + 1;
       m[TDH] = head;
     }
     if (head === tail) cause |= ICR_TXQE;
+    if (deferred || (cause && wbDelay > 0)) {
+      // The packet data is read, then the write-backs land, then the interrupt follows them.
+      const list = deferred ?? [];
+      const c = cause;
+      const h: EventHandle = this.dev.host.schedule(wbDelay, () => {
+        this.wbEvents.delete(h);
+        for (const a of list) this.writeBack(a);
+        if (c) this.raiseTx(c);
+      });
+      this.wbEvents.add(h);
+    } else if (cause) this.raiseTx(cause);
+  }
+
+  private writeBack(addr: GuestAddr): void {
+    if (!this.dev.dmaWrite(addr, this.dd)) {
+      this.diag.writebackFaults++;
+      this.trace('e1000e_tx_dma_fault', { what: 'writeback', addr });
+    }
+  }
+
+  /** TXDW outside MSI-X goes through the TIDV/TADV delay timers when the descriptor asked (IDE). */
+  private raiseTx(cause: number): void {
+    if (cause & ICR_TXDW && this.ideSeen) {
+      this.ideSeen = false;
+      this.dev.irq.raiseDelayed('tx', ICR_TXDW);
+      cause &= ~ICR_TXDW;
+    }
     if (cause) this.dev.irq.raise(cause);
   }
 
@@ -216,6 +253,7 @@ export class TxEngine {
       const vlan = lo & TXD_CMD_VLE ? hi >>> 16 : -1;
       this.finishPacket(vlan);
     }
+    if (lo & TXD_CMD_RS && lo & TXD_CMD_IDE) this.ideSeen = true;
     return (lo & TXD_CMD_RS) !== 0;
   }
 
@@ -286,6 +324,7 @@ export class TxEngine {
       return;
     }
     this.fifo.push(frame);
+    this.fifoReady.push(this.dev.host.now() + this.dev.timing.dmaReadNs);
     this.fifoBytes += frame.length;
     if (!this.drainEvent) this.scheduleDrain();
   }
@@ -294,7 +333,7 @@ export class TxEngine {
     const host = this.dev.host;
     const now = host.now();
     const frame = this.fifo[this.fifoHead]!;
-    const start = Math.max(now, this.linkFreeAt);
+    const start = Math.max(now, this.linkFreeAt, this.fifoReady[this.fifoHead]!);
     this.linkFreeAt = start + wireTimeNs(this.dev.timing, frame.length + 4);
     this.drainEvent = host.schedule(Math.ceil(this.linkFreeAt) - now, this.drainCb, 5);
   }
@@ -305,6 +344,7 @@ export class TxEngine {
     this.fifo[this.fifoHead++] = undefined as unknown as Uint8Array;
     if (this.fifoHead > 1024 && this.fifoHead * 2 > this.fifo.length) {
       this.fifo = this.fifo.slice(this.fifoHead);
+      this.fifoReady = this.fifoReady.slice(this.fifoHead);
       this.fifoHead = 0;
     }
     const wasFull = this.fifoBytes >= this.fifoCapacity();
@@ -313,6 +353,7 @@ export class TxEngine {
     if (this.fifoHead < this.fifo.length) this.scheduleDrain();
     else {
       this.fifo.length = 0;
+      this.fifoReady.length = 0;
       this.fifoHead = 0;
     }
     if (wasFull) this.kick();

@@ -6,6 +6,7 @@ import { adapterOf } from '../../driver/netdev.js';
 import { RecordingTrace, type TraceRecord } from '../../device/trace.js';
 import type { NapiStruct } from '../../kernel-glue/napi.js';
 import * as D from '../../device/e1000e/defs.js';
+import { ZERO_TIMING } from '../../device/sim/timing.js';
 
 function frameTo(mac: Uint8Array, i: number): Uint8Array {
   const f = new Uint8Array(60);
@@ -86,7 +87,7 @@ describe('NAPI and the RX interrupt', () => {
     expect(badReenable).toEqual([]);
   });
 
-  it('re-enables RXQ0 only after napi_complete_done, and (EITR throttling off) fires at once if a frame arrived meanwhile', () => {
+  it('re-enables RXQ0 only after napi_complete_done, and (zero timing, no EITR throttling) fires at once if a frame arrived meanwhile', () => {
     let nic!: SimNic;
     let inject = false;
     let injectedAt = -1;
@@ -102,7 +103,7 @@ describe('NAPI and the RX interrupt', () => {
     });
     const tb: Testbed = new Testbed(trace);
     const m = tb.addMachine();
-    nic = m.addNic({ mac: new Uint8Array([0x52, 0x54, 0, 0, 2, 1]), timing: { interruptThrottling: false } });
+    nic = m.addNic({ mac: new Uint8Array([0x52, 0x54, 0, 0, 2, 1]), timing: { ...ZERO_TIMING, autonegNs: 1_000_000 } });
     nic.plug(createLoopback(), 0);
     m.loadDriver();
     dev_open(nic.netdev);
