@@ -2,9 +2,12 @@
 // nicsim command line: runs the NIC model in-process (and, later, under QEMU).
 
 import { realpathSync } from 'node:fs';
+import { cpus, totalmem, release } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { runPair, printPairResult } from './pair.js';
+import { resolveTiming, parseTimingSets, TIMING_DOC, type TimingParams } from '../device/sim/timing.js';
 
 function int(name: string, min: number, max: number) {
   return (v: string): number => {
@@ -13,6 +16,22 @@ function int(name: string, min: number, max: number) {
     return n;
   };
 }
+
+/** --timing FILE (JSON with TimingParams fields) then --set key=value overrides, validated. */
+function timingFrom(opts: { timing?: string; set?: string[] }, base: Partial<TimingParams> = {}): Partial<TimingParams> {
+  let t: Partial<TimingParams> = { ...base };
+  if (opts.timing) {
+    const j = JSON.parse(readFileSync(opts.timing, 'utf8')) as unknown;
+    if (typeof j !== 'object' || j === null || Array.isArray(j)) throw new InvalidArgumentError(`${opts.timing}: expected a JSON object of timing parameters`);
+    t = { ...t, ...(j as Partial<TimingParams>) };
+  }
+  if (opts.set?.length) t = { ...t, ...parseTimingSets(opts.set) };
+  resolveTiming(t); // validates names, types and ranges
+  return t;
+}
+
+const collect = (v: string, acc: string[]) => [...acc, v];
+const TIMING_HELP = `timing parameter override key=value (repeatable): ${Object.keys(TIMING_DOC).join(', ')}`;
 
 export function buildProgram(out: (l: string) => void = console.log): Command {
   const program = new Command();
@@ -29,7 +48,9 @@ export function buildProgram(out: (l: string) => void = console.log): Command {
     .option('--itr <n>', 'e1000e.InterruptThrottleRate (0 off, 1/3 dynamic, or interrupts/s)', int('itr', 0, 100_000), 3)
     .option('--link-mbps <n>', 'modeled link speed in Mbit/s', int('link-mbps', 10, 400_000), 1000)
     .option('--trace <patterns>', 'trace points to print, e.g. "e1000e_irq_*,e1000e_link"')
-    .action((opts: { frames: number; seed: number; minSize: number; maxSize: number; intMode: number; itr: number; linkMbps: number; trace?: string }) => {
+    .option('--timing <file>', 'JSON file of timing parameters')
+    .option('--set <key=value>', TIMING_HELP, collect, [])
+    .action((opts: { frames: number; seed: number; minSize: number; maxSize: number; intMode: number; itr: number; linkMbps: number; trace?: string; timing?: string; set: string[] }) => {
       if (opts.minSize > opts.maxSize) throw new InvalidArgumentError('--min-size must not exceed --max-size');
       const r = runPair({
         frames: opts.frames,
@@ -39,7 +60,7 @@ export function buildProgram(out: (l: string) => void = console.log): Command {
         intMode: opts.intMode,
         itr: opts.itr,
         trace: opts.trace,
-        timing: { linkSpeedMbps: opts.linkMbps },
+        timing: timingFrom(opts, { linkSpeedMbps: opts.linkMbps }),
         out,
       });
       printPairResult(r, out);
@@ -71,9 +92,13 @@ export function buildProgram(out: (l: string) => void = console.log): Command {
     .option('--backend <spec>', 'netns[:ADDR/PREFIX] (TAP in a new namespace), tap:NAME, none, loopback', undefined)
     .option('--mac <addr>', 'MAC address in the NVM', '52:54:00:4e:53:01')
     .option('--trace <patterns>', 'trace points to print, e.g. "vfu_*,e1000e_irq_*"')
-    .action(async (opts: { socket: string; backend?: string; mac: string; trace?: string }) => {
+    .option('--unpaced', 'send frames as soon as they are fetched instead of at the modeled link rate')
+    .option('--timing <file>', 'JSON file of timing parameters')
+    .option('--set <key=value>', TIMING_HELP, collect, [])
+    .action(async (opts: { socket: string; backend?: string; mac: string; trace?: string; unpaced?: boolean; timing?: string; set: string[] }) => {
       const { ServedNic } = await import('../qemu/boot.js');
-      const served = new ServedNic({ socket: opts.socket, backend: opts.backend, mac: parseMac(opts.mac), trace: opts.trace, log: out });
+      const timing = timingFrom(opts, opts.unpaced ? { paceLink: false } : {});
+      const served = new ServedNic({ socket: opts.socket, backend: opts.backend, mac: parseMac(opts.mac), trace: opts.trace, timing, log: out });
       await new Promise<void>((resolve) => {
         const stop = (sig: string) => {
           out(`nicsim: ${sig}, shutting down`);
@@ -100,9 +125,14 @@ export function buildProgram(out: (l: string) => void = console.log): Command {
     .option('--timeout <s>', 'give up after this many seconds', int('timeout', 10, 86_400), 300)
     .option('--trace <patterns>', 'server trace points to print, e.g. "e1000e_irq_msix,vfu_*"')
     .option('--quiet', 'do not stream the guest console')
-    .action(async (opts: { run?: string; shell?: boolean; kernelPackage?: string; qemu?: string; intMode?: number; memory: number; backend?: string; guestIp?: string; timeout: number; trace?: string; quiet?: boolean }) => {
+    .option('--unpaced', 'send frames as soon as they are fetched instead of at the modeled link rate')
+    .option('--timing <file>', 'JSON file of timing parameters')
+    .option('--set <key=value>', TIMING_HELP, collect, [])
+    .action(async (opts: { run?: string; shell?: boolean; kernelPackage?: string; qemu?: string; intMode?: number; memory: number; backend?: string; guestIp?: string; timeout: number; trace?: string; quiet?: boolean; unpaced?: boolean; timing?: string; set: string[] }) => {
       const { boot } = await import('../qemu/boot.js');
+      const timing = timingFrom(opts, opts.unpaced ? { paceLink: false } : {});
       const r = await boot({
+        timing,
         run: opts.run, shell: opts.shell, kernelPackage: opts.kernelPackage, qemu: opts.qemu, intMode: opts.intMode,
         memMiB: opts.memory, backend: opts.backend, guestIp: opts.guestIp, timeoutSec: opts.timeout, trace: opts.trace,
         streamConsole: !opts.quiet, log: out,
@@ -110,7 +140,107 @@ export function buildProgram(out: (l: string) => void = console.log): Command {
       if (r.runStatus !== null && r.runStatus !== 0) process.exitCode = r.runStatus;
       else if (!r.ok) process.exitCode = 1;
     });
+  addBench(program, out);
   return program;
+}
+
+function sizesArg(v: string): number[] {
+  const xs = v.split(',').map(Number);
+  if (xs.some((x) => !Number.isInteger(x) || x < 64 || x > 1518)) throw new InvalidArgumentError('--sizes takes frame sizes 64..1518 (FCS included), comma-separated');
+  return xs;
+}
+
+function addBench(program: Command, out: (l: string) => void): void {
+  const bench = program.command('bench').description('benchmarks: what the modeled hardware does, how fast we simulate it, guests compared, vfio-user costs');
+  const writeOut = (json: string | undefined, svg: string | undefined, benchmark: string, records: object[], svgText?: () => string) => {
+    if (json) {
+      writeFileSync(json, JSON.stringify({ benchmark, date: new Date().toISOString(), machine: machineInfo(), records }, null, 2) + '\n');
+      out(`wrote ${json}`);
+    }
+    if (svg && svgText) {
+      writeFileSync(svg, svgText());
+      out(`wrote ${svg}`);
+    }
+  };
+  bench
+    .command('modeled')
+    .description('modeled throughput and packet rate per frame size (TX and RX) beside the line rate, latency p50/p99, interrupt rates under load')
+    .option('--link-mbps <n>', 'modeled link speed', int('link-mbps', 10, 400_000), 1000)
+    .option('--sizes <list>', 'frame sizes with FCS', sizesArg)
+    .option('--window-ms <ms>', 'virtual time measured per point', Number, 10)
+    .option('--ring <n>', 'TX/RX descriptors (ethtool -G)', int('ring', 64, 4096), 256)
+    .option('--json <file>', 'write the records as JSON')
+    .option('--svg <file>', 'write a chart')
+    .option('--timing <file>', 'JSON file of timing parameters')
+    .option('--set <key=value>', TIMING_HELP, collect, [])
+    .action(async (opts: { linkMbps: number; sizes?: number[]; windowMs: number; ring: number; json?: string; svg?: string; timing?: string; set: string[] }) => {
+      const { runModeled, runInterruptModeration } = await import('../bench/modeled.js');
+      const { modeledTable, interruptTable, benchSvg } = await import('../bench/report.js');
+      const o = { sizes: opts.sizes, linkMbps: opts.linkMbps, windowNs: opts.windowMs * 1e6, timing: timingFrom(opts), params: { txRingSize: opts.ring, rxRingSize: opts.ring } };
+      const rs = runModeled(o);
+      out(`Modeled 82574L at ${opts.linkMbps} Mbit/s (virtual time; line rate computed in the same run)`);
+      for (const l of modeledTable(rs)) out(l);
+      const irq = runInterruptModeration(o);
+      out('');
+      out('RX interrupt moderation under full load (64-byte frames at line rate)');
+      for (const l of interruptTable(irq)) out(l);
+      writeOut(opts.json, opts.svg, 'modeled', [...rs, ...irq.map((r) => ({ ...r, size: r.frameSize, pps: NaN }))], () => benchSvg(rs, []));
+    });
+  bench
+    .command('sim')
+    .description('simulation speed: simulated frames per wall second through driver, device, wire, device, driver; ns per frame; peak memory')
+    .option('--sizes <list>', 'frame sizes with FCS', sizesArg)
+    .option('--frames <n>', 'frames per size', int('frames', 1000, 100_000_000))
+    .option('--json <file>', 'write the records as JSON')
+    .option('--svg <file>', 'write a chart (with a modeled sweep for the throughput panel)')
+    .option('--timing <file>', 'JSON file of timing parameters')
+    .option('--set <key=value>', TIMING_HELP, collect, [])
+    .action(async (opts: { sizes?: number[]; frames?: number; json?: string; svg?: string; timing?: string; set: string[] }) => {
+      const { runSimSpeed } = await import('../bench/sim.js');
+      const { simTable, benchSvg } = await import('../bench/report.js');
+      const rs = runSimSpeed({ sizes: opts.sizes, frames: opts.frames, timing: timingFrom(opts) });
+      out(`Simulation speed on one core (${machineInfo().cpu})`);
+      for (const l of simTable(rs)) out(l);
+      const best64 = rs.find((r) => r.size === 64);
+      if (best64) out(`64-byte frames: ${Math.round(best64.framesPerSec).toLocaleString('en-US')} simulated frames per wall second (goal 1,000,000: ${(best64.framesPerSec / 1e6).toFixed(2)}x)`);
+      writeOut(opts.json, opts.svg, 'sim', rs.map((r) => ({ ...r, pps: r.framesPerSec })), () => benchSvg([], rs));
+    });
+  bench
+    .command('vfio-user')
+    .description('vfio-user costs against a nicsim serve process: non-posted round trips/s and posted writes/s')
+    .option('--seconds <s>', 'seconds per figure', Number, 3)
+    .option('--json <file>', 'write the result as JSON')
+    .action(async (opts: { seconds: number; json?: string }) => {
+      const { runVfioUserBench } = await import('../bench/vfio-user.js');
+      const { table } = await import('../bench/report.js');
+      const r = await runVfioUserBench({ seconds: opts.seconds });
+      for (const l of table(['figure', 'per second', 'vs baseline'], [
+        ['round trip, unimplemented command (baseline)', r.baselineRoundTripsPerSec, '1.000'],
+        ['round trip, REGION_READ STATUS', r.readRoundTripsPerSec, r.readOverBaseline.toFixed(3)],
+        ['posted REGION_WRITE', r.postedWritesPerSec, (r.postedWritesPerSec / r.baselineRoundTripsPerSec).toFixed(1)],
+      ])) out(l);
+      out(`mean non-posted round trip: ${r.meanReadRoundTripUs.toFixed(1)} us`);
+      writeOut(opts.json, undefined, 'vfio-user', [r]);
+    });
+  bench
+    .command('guest')
+    .description('a guest on our model over vfio-user beside QEMU e1000e and virtio-net: pktgen TX, RX pps, ping RTT, TCP both ways, boot-to-link')
+    .option('--seconds <s>', 'seconds per measurement', Number, 10)
+    .option('--smoke', 'a short version (seconds)')
+    .option('--kernel-package <name>', 'Debian linux-image package for the guest')
+    .option('--json <file>', 'write the results as JSON')
+    .action(async (opts: { seconds: number; smoke?: boolean; kernelPackage?: string; json?: string }) => {
+      const { runGuestBench, formatGuestTable } = await import('../bench/guest.js');
+      const rs = await runGuestBench({ seconds: opts.seconds, smoke: opts.smoke, kernelPackage: opts.kernelPackage, log: out });
+      for (const l of formatGuestTable(rs)) out(l);
+      writeOut(opts.json, undefined, 'guest', rs);
+    });
+}
+
+/** What a benchmark ran on, for its JSON and reports. */
+export function machineInfo(): { cpu: string; cores: number; memGiB: number; node: string; platform: string } {
+  const c = cpus();
+  return { cpu: c[0]?.model ?? 'unknown', cores: c.length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform} ${release()}` };
 }
 
 function parseMac(s: string): Uint8Array {

@@ -77,6 +77,9 @@ export interface E1000eParams {
   RxIntDelay: number;
   RxAbsIntDelay: number;
   copybreak: number;
+  /** Ring sizes (what `ethtool -G` sets on Linux): multiples of 8, 64..4096. */
+  txRingSize: number;
+  rxRingSize: number;
 }
 
 export const DEFAULT_PARAMS: E1000eParams = {
@@ -87,6 +90,8 @@ export const DEFAULT_PARAMS: E1000eParams = {
   RxIntDelay: 0,
   RxAbsIntDelay: 8,
   copybreak: COPYBREAK,
+  txRingSize: E1000_DEFAULT_TXD,
+  rxRingSize: E1000_DEFAULT_RXD,
 };
 
 /** e1000_buffer */
@@ -131,8 +136,8 @@ class E1000Ring {
 /** Per-adapter state: struct e1000_adapter. */
 export class E1000Adapter {
   readonly hw: E1000Hw;
-  readonly txRing = new E1000Ring(E1000_DEFAULT_TXD, D.REG.TDH0, D.REG.TDT0);
-  readonly rxRing = new E1000Ring(E1000_DEFAULT_RXD, D.REG.RDH0, D.REG.RDT0);
+  readonly txRing: E1000Ring;
+  readonly rxRing: E1000Ring;
   napi!: NapiStruct;
   msixEntries: MsixEntry[] | null = null;
   intMode: IntMode;
@@ -176,6 +181,9 @@ export class E1000Adapter {
     readonly params: E1000eParams,
   ) {
     this.hw = new E1000Hw(kernel, hwAddr);
+    const ringSize = (n: number) => Math.min(4096, Math.max(64, n & ~7));
+    this.txRing = new E1000Ring(ringSize(params.txRingSize), D.REG.TDH0, D.REG.TDT0);
+    this.rxRing = new E1000Ring(ringSize(params.rxRingSize), D.REG.RDH0, D.REG.RDT0);
     this.intMode = params.IntMode;
     this.itrSetting = params.InterruptThrottleRate;
     if (this.itrSetting > 4) this.itr = this.itrSetting;

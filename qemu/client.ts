@@ -46,16 +46,19 @@ export class VfioUserClient {
     }
   }
 
-  /** Sends a request and resolves with its reply; rejects after `timeoutMs`. */
+  /** Sends a request and resolves with its reply; rejects after `timeoutMs` (0: wait forever, no timer). */
   request(msg: Uint8Array, fds: number[] = [], timeoutMs = 5000): Promise<Reply> {
     const id = P.readHeader(msg).msgId;
     return new Promise((resolve, reject) => {
-      const t = setTimeout(() => {
-        this.waiters.delete(id);
-        reject(new Error(`no reply to message ${id} within ${timeoutMs} ms`));
-      }, timeoutMs);
+      const t =
+        timeoutMs > 0
+          ? setTimeout(() => {
+              this.waiters.delete(id);
+              reject(new Error(`no reply to message ${id} within ${timeoutMs} ms`));
+            }, timeoutMs)
+          : null;
       this.waiters.set(id, (r) => {
-        clearTimeout(t);
+        if (t) clearTimeout(t);
         resolve(r);
       });
       this.sendRaw(msg, fds);

@@ -333,7 +333,10 @@ export class TxEngine {
     const host = this.dev.host;
     const now = host.now();
     const frame = this.fifo[this.fifoHead]!;
-    const start = Math.max(now, this.linkFreeAt, this.fifoReady[this.fifoHead]!);
+    // Back-to-back frames follow the exact (fractional) end of the previous one: events fire at
+    // whole nanoseconds, and starting from `now` would round every frame up. An idle link starts now.
+    let start = Math.max(this.linkFreeAt, this.fifoReady[this.fifoHead]!);
+    if (now >= start + 1) start = now;
     this.linkFreeAt = start + wireTimeNs(this.dev.timing, frame.length + 4);
     this.drainEvent = host.schedule(Math.ceil(this.linkFreeAt) - now, this.drainCb, 5);
   }
