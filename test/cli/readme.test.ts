@@ -74,6 +74,15 @@ describe('README', () => {
           expect(existsSync(sock)).toBe(false);
           return;
         }
+        case 'bench': {
+          const { lines, code } = await runInProcess(args);
+          expect(code, lines.join('\n')).toBe(0);
+          expect(lines.length).toBeGreaterThan(3);
+          for (const flag of ['--json', '--svg']) {
+            if (args.includes(flag)) expect(existsSync(args[args.indexOf(flag) + 1]!)).toBe(true);
+          }
+          return;
+        }
         default:
           throw new Error(`README example for '${args[0]}' has no check in this test`);
       }
