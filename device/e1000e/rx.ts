@@ -10,6 +10,7 @@ import {
 import { guestAddr, addrAdd } from '../types.js';
 import type { EventHandle } from '../host.js';
 import { foldSum, onesSum } from './offload.js';
+import { wireTimeNs } from '../sim/timing.js';
 import { isBroadcast } from './stats.js';
 import type { E1000eDevice } from './device.js';
 
@@ -33,6 +34,9 @@ const RNBC = W(REG.RNBC);
 const ROC = W(REG.ROC);
 const RUC = W(REG.RUC);
 
+/** Frames a link partner queues before dropping (Linux's default txqueuelen). */
+const INGRESS_LIMIT = 1000;
+
 /** Multicast-offset (RCTL.MO) shifts of the MTA hash. */
 const MO_SHIFTS = [4, 3, 2, 0];
 
@@ -45,6 +49,8 @@ export interface RxDiag {
   bufferFaults: number;
   badTail: number;
   fifoOverflow: number;
+  /** Frames beyond what the link partner's queue would hold when a backend outruns the line rate. */
+  ingressDrops: number;
 }
 
 /** Standard CRC-32 (IEEE 802.3) for the FCS kept when SECRC is clear. */
@@ -65,7 +71,7 @@ export function crc32(b: Uint8Array): number {
 
 /** Receive queue 0 of an 82574L. */
 export class RxEngine {
-  readonly diag: RxDiag = { filtered: 0, vlanFiltered: 0, disabled: 0, ringFetchFaults: 0, bufferFaults: 0, badTail: 0, fifoOverflow: 0 };
+  readonly diag: RxDiag = { filtered: 0, vlanFiltered: 0, disabled: 0, ringFetchFaults: 0, bufferFaults: 0, badTail: 0, fifoOverflow: 0, ingressDrops: 0 };
   /** Frames accepted but waiting for descriptors in the on-chip packet buffer. */
   private fifo: Uint8Array[] = [];
   private fifoBytes = 0;
@@ -81,6 +87,11 @@ export class RxEngine {
     this.fifo = [];
     this.fifoBytes = 0;
     this.halted = false;
+    if (this.ingressEvent) this.dev.host.cancel(this.ingressEvent);
+    this.ingressEvent = null;
+    this.ingress = [];
+    this.ingressAt = [];
+    this.lastArrive = -Infinity;
     if (this.raiseEvent) this.dev.host.cancel(this.raiseEvent);
     this.raiseEvent = null;
     this.pendingLow = 0;
@@ -88,6 +99,12 @@ export class RxEngine {
 
   private raiseEvent: EventHandle | null = null;
   private pendingLow = 0;
+  /** When the previous frame finished arriving (fractional ns), for line-rate reception. */
+  private lastArrive = -Infinity;
+  /** Frames a backend delivered faster than the link could carry them, waiting their turn. */
+  private ingress: Uint8Array[] = [];
+  private ingressAt: number[] = [];
+  private ingressEvent: EventHandle | null = null;
 
   ringChanged(): void {
     this.halted = false;
@@ -98,8 +115,46 @@ export class RxEngine {
     if (t.enabled(point)) t.emit(point, { dev: this.dev.name, ...fields });
   }
 
-  /** A frame (without FCS) from the wire. */
+  /**
+   * A frame (without FCS) from the wire. With link pacing, frames cannot arrive closer together
+   * than their wire time: a backend that bursts faster (a host TAP) has its frames queued and
+   * taken at line rate, as its link partner would send them.
+   */
   receive(frame: Uint8Array): void {
+    const t = this.dev.timing;
+    if (t.paceLink) {
+      const now = this.dev.host.now();
+      const next = this.lastArrive + wireTimeNs(t, frame.length + 4);
+      if (this.ingress.length === 0 && next <= now + 1) {
+        this.lastArrive = Math.max(now, next);
+        this.receiveNow(frame);
+        return;
+      }
+      if (this.ingress.length >= INGRESS_LIMIT) {
+        this.diag.ingressDrops++;
+        this.trace('e1000e_rx_ingress_drop', { length: frame.length });
+        return;
+      }
+      this.lastArrive = Math.max(now, next);
+      this.ingress.push(frame);
+      this.ingressAt.push(this.lastArrive);
+      if (!this.ingressEvent) this.ingressEvent = this.dev.host.schedule(Math.ceil(this.ingressAt[0]!) - now, this.ingressCb, 4);
+      return;
+    }
+    this.receiveNow(frame);
+  }
+
+  private readonly ingressCb = (): void => {
+    this.ingressEvent = null;
+    const now = this.dev.host.now();
+    while (this.ingress.length > 0 && this.ingressAt[0]! <= now + 1) {
+      this.ingressAt.shift();
+      this.receiveNow(this.ingress.shift()!);
+    }
+    if (this.ingress.length > 0) this.ingressEvent = this.dev.host.schedule(Math.ceil(this.ingressAt[0]!) - now, this.ingressCb, 4);
+  };
+
+  private receiveNow(frame: Uint8Array): void {
     const m = this.dev.mac;
     if (!(m[RCTL]! & RCTL_EN) || !this.dev.linkUp()) {
       this.diag.disabled++;

@@ -83,8 +83,12 @@ export const QEMU_TARGET_RELEASE = 'trixie-backports';
  * initramfs anyway for the other tools.
  */
 export const GUEST_TOOL_PACKAGES = ['busybox', 'iproute2', 'ethtool', 'socat', 'iperf3'];
-/** Drivers whose modules (with dependencies) go into the initramfs; /init loads only nicsim.driver's. */
-export const GUEST_DRIVERS = ['e1000e', 'e1000', 'virtio_net', 'virtio_pci'];
+/**
+ * Drivers whose modules (with dependencies) go into the initramfs; /init loads only nicsim.driver's.
+ * `pktgen` (the kernel packet generator, for bench/guest.ts) is loaded by the script that uses it,
+ * from /etc/nicsim/modules.pktgen.
+ */
+export const GUEST_DRIVERS = ['e1000e', 'e1000', 'virtio_net', 'virtio_pci', 'pktgen'];
 /** Tools copied into the guest's /usr/bin with their libraries: name -> candidate paths in the tools root. */
 const GUEST_TOOLS: Record<string, string[]> = {
   ip: ['usr/bin/ip', 'usr/sbin/ip', 'bin/ip', 'sbin/ip'],
@@ -95,8 +99,14 @@ const GUEST_TOOLS: Record<string, string[]> = {
 
 const QEMU_RECIPE = 1;
 const TOOLS_RECIPE = 2;
+/**
+ * Libraries glibc loads at run time rather than at link time, which `ld.so --list` cannot name:
+ * libgcc_s for pthread_cancel (iperf3 ends a client test with it and aborts without it).
+ */
+const DLOPENED_LIBS = ['libgcc_s.so.1'];
+
 /** Changes whenever the initramfs recipe (or /init) changes, so cached guests get rebuilt. */
-const GUEST_RECIPE = createHash('sha256').update(`guest-recipe-2\n${INIT_SCRIPT}\n${GUEST_DRIVERS.join(',')}`).digest('hex').slice(0, 16);
+const GUEST_RECIPE = createHash('sha256').update(`guest-recipe-3\n${INIT_SCRIPT}\n${GUEST_DRIVERS.join(',')}\n${DLOPENED_LIBS.join(',')}`).digest('hex').slice(0, 16);
 
 const MIN_QEMU = [10, 1] as const;
 
@@ -593,6 +603,11 @@ async function buildGuest(
     }
     if (!w.has('bin/sh')) w.symlink('bin/sh', '/bin/busybox');
 
+    for (const so of DLOPENED_LIBS) {
+      const p = join(toolsRoot, 'usr/lib/x86_64-linux-gnu', so);
+      if (existsSync(p)) libs.set(so, p);
+      else log(`note: ${so} is not in the tools root; tools that load it at run time may abort`);
+    }
     const loader = findLoader(toolsRoot);
     for (const [so, p] of libs) {
       if (so.includes('ld-linux')) continue;

@@ -139,6 +139,27 @@ describe('82574L receive', () => {
   });
 });
 
+describe('82574L receive at line rate', () => {
+  it('takes a burst from a faster backend at the link rate: 64-byte frames stored 672 ns apart at 1 Gbit/s', () => {
+    const r = ready({ paceLink: true });
+    r.wr(D.REG.RDT0, 15);
+    for (let i = 0; i < 5; i++) r.dev.receiveFrame(ethFrame(MAC_A, PEER, 60, i));
+    expect(r.rd(D.REG.RDH0)).toBe(1); // the first arrives now, the rest wait their wire time
+    r.host.queue.advance(672 * 2);
+    expect(r.rd(D.REG.RDH0)).toBe(3);
+    r.host.queue.advance(672 * 2);
+    expect(r.rd(D.REG.RDH0)).toBe(5);
+    expect(r.host.get(RX_BUF + 4 * 2048, 60)).toEqual(ethFrame(MAC_A, PEER, 60, 4));
+  });
+
+  it('drops what a link partner could not have queued, counting it apart from the NIC counters', () => {
+    const r = ready({ paceLink: true });
+    for (let i = 0; i < 1100; i++) r.dev.receiveFrame(ethFrame(MAC_A, PEER, 60));
+    expect(r.dev.rx.diag.ingressDrops).toBe(1100 - 1 - 1000);
+    expect(r.rd(D.REG.MPC)).toBe(0);
+  });
+});
+
 describe('a misbehaving driver cannot break the device', () => {
   it('TX ring outside RAM: stops, counts, traces, and recovers after reset', () => {
     const r = ready();

@@ -1,0 +1,38 @@
+// The guest comparison benchmark in its smoke version: one boot per NIC kind, every figure measured.
+import { describe, it, expect } from 'vitest';
+import { runGuestBench, formatGuestTable, ALL_KINDS } from '../../bench/guest.js';
+import { provisioned } from '../support/guest.js';
+
+describe('guest comparison benchmark (smoke)', () => {
+  it('boots the same guest on the model, QEMU e1000e and virtio-net and measures every figure', async () => {
+    await provisioned(); // fails naming `npx nicsim setup` when QEMU or the guest image is missing
+    const log: string[] = [];
+    const t0 = Date.now();
+    const results = await runGuestBench({ smoke: true, log: (l) => log.push(l) });
+    const table = formatGuestTable(results);
+    const seconds = (Date.now() - t0) / 1000;
+    console.log([...table, `(smoke run: ${seconds.toFixed(1)} s)`].join('\n'));
+    const explain = `\n${table.join('\n')}\n--- bench log ---\n${log.join('\n')}`;
+
+    expect(results.map((r) => r.kind), explain).toEqual(ALL_KINDS);
+    for (const r of results) {
+      const figures = {
+        bootToLinkMs: r.bootToLinkMs,
+        txPps: r.txPps,
+        rxPps: r.rxPps,
+        pingAvg: r.pingRttMs.avg,
+        pingMin: r.pingRttMs.min,
+        pingMax: r.pingRttMs.max,
+        tcpTxMbps: r.tcpTxMbps,
+        tcpRxMbps: r.tcpRxMbps,
+      };
+      for (const [name, v] of Object.entries(figures)) {
+        expect(Number.isFinite(v) && v > 0, `${r.kind} ${name} = ${v}${explain}`).toBe(true);
+      }
+      expect(r.pingRttMs.min).toBeLessThanOrEqual(r.pingRttMs.avg);
+      expect(r.pingRttMs.avg).toBeLessThanOrEqual(r.pingRttMs.max);
+    }
+    expect(table[0]).toMatch(/model\s+qemu e1000e\s+virtio-net\s+model\/e1000e\s+model\/virtio-net/);
+    for (const row of table.slice(2)) expect(row.trim().split(/\s{2,}/)).toHaveLength(6);
+  }, 300_000);
+});
