@@ -35,8 +35,8 @@ export function interruptTable(rs: InterruptRecord[]): string[] {
 
 export function simTable(rs: SimSpeedRecord[]): string[] {
   return table(
-    ['frame B', 'frames', 'sim frames/s', 'per CPU s', 'wall ns/frame', 'modeled pps', 'x real time', 'peak RSS MiB'],
-    rs.map((r) => [r.size, r.frames, r.framesPerSec, r.framesPerCpuSec, r.wallNsPerFrame, r.modeledPps, r.realTimeFactor, r.peakRssMiB]),
+    ['frame B', 'frames', 'sim frames/s', 'per CPU s', 'wall ns/frame', 'modeled pps', 'x real time', 'devices only fr/s', 'peak RSS MiB'],
+    rs.map((r) => [r.size, r.frames, r.framesPerSec, r.framesPerCpuSec, r.wallNsPerFrame, r.modeledPps, r.realTimeFactor, r.deviceOnlyFramesPerSec ?? NaN, r.peakRssMiB]),
   );
 }
 
