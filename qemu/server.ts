@@ -94,7 +94,9 @@ class Connection {
   /** Handles every complete message in the buffer; returns an error when framing is lost. */
   private drain(): string | null {
     let off = 0;
-    while (this.len - off >= P.HEADER_SIZE) {
+    // A failed send closes the connection (and resets the device for the next client): nothing
+    // still buffered from this client may reach the device after that.
+    while (!this.closed && this.len - off >= P.HEADER_SIZE) {
       const size = new DataView(this.buf.buffer, off + 4, 4).getUint32(0, true);
       if (size < P.HEADER_SIZE || size > P.MAX_MSG_SIZE) return `message size ${size} out of range: framing lost`;
       if (this.len - off < size) break;
@@ -110,6 +112,7 @@ class Connection {
       off += size;
       const o = this.dev.handle(msg, fds);
       if (o.reply) this.send(o.reply);
+      if (this.closed) return null;
       if (o.fatal) return o.fatal;
     }
     if (off > 0) {

@@ -196,7 +196,10 @@ export class VfioUserDevice implements DeviceHost, WireEndpoint {
       for (const fd of fds) this.io.closeFd(fd);
       return P.EINVAL;
     }
-    if (h.size !== P.HEADER_SIZE + p.length) return P.EINVAL;
+    if (h.size !== P.HEADER_SIZE + p.length) {
+      for (const fd of fds) this.io.closeFd(fd);
+      return P.EINVAL;
+    }
     if (!this.versionDone && h.cmd !== P.Cmd.VERSION) {
       for (const fd of fds) this.io.closeFd(fd);
       return P.EINVAL; // negotiation comes first
@@ -258,12 +261,14 @@ export class VfioUserDevice implements DeviceHost, WireEndpoint {
       { capabilities: { max_msg_fds: 8, max_data_xfer_size: P.MAX_DATA_XFER } },
       {},
     ];
-    let body: Uint8Array = new Uint8Array(0);
+    // Without room even for "{}", the reply is the version alone.
+    let body: Uint8Array = new Uint8Array(4);
     for (const c of candidates) {
       const js = Buffer.from(JSON.stringify(c) + '\0', 'utf8');
+      if (4 + js.length > p.length) continue;
       body = new Uint8Array(4 + js.length);
       body.set(js, 4);
-      if (body.length <= p.length) break;
+      break;
     }
     new DataView(body.buffer).setUint16(0, 0, true);
     new DataView(body.buffer).setUint16(2, 0, true);
