@@ -83,6 +83,8 @@ export interface DeviceDiag {
   roWrites: number;
   dmaBlocked: number;
   dmaFaults: number;
+  /** BAR accesses that arrived through the device's own DMA (dropped). */
+  reentrantAccesses: number;
 }
 
 /**
@@ -99,7 +101,7 @@ export class E1000eDevice {
   readonly stats: Stats;
   readonly name: string;
   readonly timing: TimingParams;
-  readonly diag: DeviceDiag = { unknownReads: 0, unknownWrites: 0, roWrites: 0, dmaBlocked: 0, dmaFaults: 0 };
+  readonly diag: DeviceDiag = { unknownReads: 0, unknownWrites: 0, roWrites: 0, dmaBlocked: 0, dmaFaults: 0, reentrantAccesses: 0 };
   private nvm: Uint16Array;
   private ioAddr = 0;
   private autonegEvent: EventHandle | null = null;
@@ -207,13 +209,28 @@ export class E1000eDevice {
 
   // ---- DMA, gated by Bus Master Enable ----
 
+  /**
+   * Set while one of our own DMAs is in the host's hands. A DMA aimed at the device's own BAR
+   * (peer-to-peer to itself) would otherwise re-enter register handlers mid-operation without
+   * bound (the QEMU CVE-2023-3019 class); such accesses are dropped and traced, as QEMU's
+   * memory re-entrancy guard does.
+   */
+  private inDma = false;
+
   dmaRead(addr: GuestAddr, dst: Uint8Array): boolean {
     if (!this.pci.busMaster) {
       this.diag.dmaBlocked++;
       this.trace('e1000e_dma_blocked', { op: 'read', addr, length: dst.length });
       return false;
     }
-    if (this.host.dmaRead(addr, dst)) return true;
+    this.inDma = true;
+    let ok: boolean;
+    try {
+      ok = this.host.dmaRead(addr, dst);
+    } finally {
+      this.inDma = false;
+    }
+    if (ok) return true;
     this.diag.dmaFaults++;
     this.pci.setStatusBits(0x2000); // received master abort
     return false;
@@ -225,7 +242,14 @@ export class E1000eDevice {
       this.trace('e1000e_dma_blocked', { op: 'write', addr, length: src.length });
       return false;
     }
-    if (this.host.dmaWrite(addr, src)) return true;
+    this.inDma = true;
+    let ok: boolean;
+    try {
+      ok = this.host.dmaWrite(addr, src);
+    } finally {
+      this.inDma = false;
+    }
+    if (ok) return true;
     this.diag.dmaFaults++;
     this.pci.setStatusBits(0x2000);
     return false;
@@ -240,6 +264,8 @@ export class E1000eDevice {
   configWrite(offset: number, size: 1 | 2 | 4, value: number): void {
     const wasMaster = this.pci.busMaster;
     this.pci.configWrite(offset, size, value);
+    // The interrupt mode may have changed: the INTx level follows ICR & IMS again.
+    this.irq.refreshLevel();
     if (!wasMaster && this.pci.busMaster) {
       this.tx.kick();
       this.rx.drain();
@@ -254,6 +280,11 @@ export class E1000eDevice {
 
   /** Reads `size` bytes (1, 2, 4 or 8) at `offset` of BAR `bar`. Never throws. */
   barRead(bar: number, offset: number, size: number): number {
+    if (this.inDma) {
+      this.diag.reentrantAccesses++;
+      this.trace('e1000e_reentrant_access', { op: 'read', bar, offset, size });
+      return 0;
+    }
     if (size === 8) return this.barRead(bar, offset, 4) + this.barRead(bar, offset + 4, 4) * 0x1_0000_0000;
     switch (bar) {
       case BAR_MMIO:
@@ -273,6 +304,11 @@ export class E1000eDevice {
 
   /** Writes `size` bytes (1, 2, 4 or 8) at `offset` of BAR `bar`. Never throws. */
   barWrite(bar: number, offset: number, size: number, value: number): void {
+    if (this.inDma) {
+      this.diag.reentrantAccesses++;
+      this.trace('e1000e_reentrant_access', { op: 'write', bar, offset, size, value });
+      return;
+    }
     if (size === 8) {
       this.barWrite(bar, offset, 4, value % 0x1_0000_0000);
       this.barWrite(bar, offset + 4, 4, Math.floor(value / 0x1_0000_0000));

@@ -187,6 +187,12 @@ export class InterruptController {
       for (const [bit, shift] of MSIX_CAUSES) {
         if (!(newly & bit)) continue;
         const ent = (ivar >>> shift) & 0xf;
+        if (ent & IVAR_VALID && (ent & 7) >= MSIX_VECTORS) {
+          // Vectors 5-7 do not exist on the 82574L: the message goes nowhere.
+          const t = this.dev.host.trace;
+          if (t.enabled('e1000e_irq_bad_vector')) t.emit('e1000e_irq_bad_vector', { dev: this.dev.name, cause: bit, vector: ent & 7 });
+          continue;
+        }
         if (!(ent & IVAR_VALID)) {
           const t = this.dev.host.trace;
           if (t.enabled('e1000e_irq_ivar_invalid')) t.emit('e1000e_irq_ivar_invalid', { dev: this.dev.name, cause: bit, ivar });
@@ -209,14 +215,19 @@ export class InterruptController {
     this.updateLevel();
   }
 
-  /** Recomputes the INTx line (only meaningful outside MSI/MSI-X). */
+  /**
+   * Recomputes the INTx level: ICR & IMS, whatever the mode (the PCI function keeps the pin
+   * deasserted while MSI or MSI-X is enabled, and raises it if they are turned off with a
+   * cause pending).
+   */
   private updateLevel(): void {
-    if (this.dev.pci.interruptMode() !== 'intx') {
-      this.setIntx(false);
-      return;
-    }
     const m = this.dev.mac;
     this.setIntx((m[ICR]! & m[IMS]!) !== 0);
+  }
+
+  /** After a config write (interrupt mode changes). */
+  refreshLevel(): void {
+    this.updateLevel();
   }
 
   private setIntx(level: boolean): void {
@@ -257,6 +268,13 @@ export class InterruptController {
   private send(slot: number): void {
     this.lastFire[slot] = this.dev.host.now();
     const t = this.dev.host.trace;
+    // A message held back by throttling goes out only if its mode still holds.
+    const mode = this.dev.pci.interruptMode();
+    if (slot === LEGACY_SLOT ? mode !== 'msi' : mode !== 'msix') {
+      if (t.enabled('e1000e_irq_stale')) t.emit('e1000e_irq_stale', { dev: this.dev.name, slot, mode });
+      if (mode === 'intx') this.updateLevel();
+      return;
+    }
     if (slot === LEGACY_SLOT) {
       this.counts.msi++;
       if (t.enabled('e1000e_irq_msi')) t.emit('e1000e_irq_msi', { dev: this.dev.name });

@@ -196,7 +196,8 @@ export class PciFunction {
    */
   raiseMsi(vector = 0): boolean {
     const m = this.layout.msi;
-    if (!m || !this.msiEnabled() || !Number.isInteger(vector) || vector < 0 || vector >= this.cfg.msi!.vectors) return false;
+    // With MSI-X enabled the function may not use MSI (PCI 3.0 §6.8.3.1).
+    if (!m || !this.msiEnabled() || this.msixEnabled() || !Number.isInteger(vector) || vector < 0 || vector >= this.cfg.msi!.vectors) return false;
     const v = vector & (this.msiAllocated() - 1);
     if (m.mask !== undefined && m.pending !== undefined && ((this.space.get(m.mask, 4) >>> v) & 1) !== 0) {
       this.space.set(m.pending, 4, this.space.get(m.pending, 4) | (1 << v));
