@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Command, InvalidArgumentError } from 'commander';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { runPair, printPairResult } from './pair.js';
+import { addFuzz } from './fuzz.js';
 import { resolveTiming, parseTimingSets, TIMING_DOC, type TimingParams } from '../device/sim/timing.js';
 
 function int(name: string, min: number, max: number) {
@@ -141,6 +142,7 @@ export function buildProgram(out: (l: string) => void = console.log): Command {
       else if (!r.ok) process.exitCode = 1;
     });
   addBench(program, out);
+  addFuzz(program, out);
   return program;
 }
 

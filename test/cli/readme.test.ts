@@ -1,5 +1,6 @@
 import { describe, it, expect } from 'vitest';
-import { readFileSync, existsSync } from 'node:fs';
+import { readFileSync, existsSync, readdirSync } from 'node:fs';
+import { dirname, basename, join } from 'node:path';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { buildProgram } from '../../cli/main.js';
@@ -19,6 +20,14 @@ function examples(): string[][] {
     if (m) cmds.push([...m[1]!.matchAll(/'([^']*)'|(\S+)/g)].map((x) => x[1] ?? x[2]!));
   }
   return cmds;
+}
+
+/** Expands `dir/*.json`-style globs (one * in the file name) relative to the repository. */
+function globSync(pattern: string): string[] {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const dir = join(root, dirname(pattern));
+  const re = new RegExp('^' + basename(pattern).replace(/[.]/g, '\\.').replace(/\*/g, '.*') + '$');
+  return readdirSync(dir).filter((f) => re.test(f)).sort().map((f) => join(dir, f));
 }
 
 async function runInProcess(args: string[]): Promise<{ lines: string[]; code: number }> {
@@ -81,6 +90,15 @@ describe('README', () => {
           for (const flag of ['--json', '--svg']) {
             if (args.includes(flag)) expect(existsSync(args[args.indexOf(flag) + 1]!)).toBe(true);
           }
+          return;
+        }
+        case 'fuzz': {
+          // Shell globs in examples expand like a shell would.
+          const expanded = args.flatMap((a) => (a.includes('*') ? globSync(a) : [a]));
+          const { lines, code } = await runInProcess(expanded);
+          expect(code, lines.join('\n')).toBe(0);
+          if (args[1] === 'replay') expect(lines.length).toBeGreaterThan(0);
+          else expect(lines.some((l) => /exec\/s/.test(l))).toBe(true);
           return;
         }
         default:
