@@ -394,6 +394,8 @@ export function netif_carrier_on(dev: NetDevice): void {
   if (dev.carrier) return;
   dev.carrier = true;
   if (dev.running) dev_watchdog_up(dev);
+  // dev_activate: the real qdisc is back; anything waiting in it gets a run.
+  if (dev.qdisc.length > 0) __netif_schedule(dev);
   const t = dev.kernel.trace;
   if (t.enabled('net_carrier')) t.emit('net_carrier', { dev: dev.name, up: true });
 }
@@ -402,6 +404,11 @@ export function netif_carrier_on(dev: NetDevice): void {
 export function netif_carrier_off(dev: NetDevice): void {
   if (!dev.carrier) return;
   dev.carrier = false;
+  // linkwatch -> dev_deactivate -> qdisc_reset: what was queued for a dead link is dropped.
+  while (dev.qdisc.length > 0) {
+    kfree_skb(dev.qdisc.shift()!);
+    dev.core_stats.tx_dropped++;
+  }
   const t = dev.kernel.trace;
   if (t.enabled('net_carrier')) t.emit('net_carrier', { dev: dev.name, up: false });
 }
@@ -545,9 +552,17 @@ export function dev_queue_xmit(skb: SkBuff): number {
     kfree_skb(skb);
     return -ENETDOWN;
   }
+  if (!dev.carrier) {
+    // No carrier: the noop qdisc linkwatch installed drops everything.
+    dev.core_stats.tx_dropped++;
+    kfree_skb(skb);
+    return NET_XMIT_DROP;
+  }
   if (dev.qdisc.length >= dev.tx_queue_len) {
     dev.core_stats.tx_dropped++;
     kfree_skb(skb);
+    // As in __dev_xmit_skb, the qdisc still runs: a full queue must not also be a stuck one.
+    qdisc_run(dev);
     return NET_XMIT_DROP;
   }
   dev.qdisc.push(skb);
