@@ -71,9 +71,10 @@ export function addFuzz(program: Command, out: (l: string) => void): void {
     });
   common(fuzz.command('driver').description('hostile device: faulty registers, write-backs, interrupts and frames against our driver (or, with --guest, the guest\'s Linux e1000e)'))
     .option('--guest', 'against the guest Linux e1000e under QEMU (oracle: the guest console)')
-    .action(async (o: { seconds: number; seed: number; maxExecs?: number; findings: string; guest?: boolean }) => {
+    .option('--linux-exact', 'in-process: our driver without its recovery beyond Linux 6.1 e1000e, to find what Linux\'s driver would suffer')
+    .action(async (o: { seconds: number; seed: number; maxExecs?: number; findings: string; guest?: boolean; linuxExact?: boolean }) => {
       const { runDriverFuzz } = await import('../fuzz/driver/index.js');
-      finish(await runDriverFuzz({ seconds: o.seconds, seed: o.seed, maxExecs: o.maxExecs, guest: o.guest, findingsDir: o.findings, log: out }));
+      finish(await runDriverFuzz({ seconds: o.seconds, seed: o.seed, maxExecs: o.maxExecs, guest: o.guest, linuxExact: o.linuxExact, findingsDir: o.findings, log: out }));
     });
   fuzz
     .command('replay')

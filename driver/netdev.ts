@@ -27,12 +27,13 @@ import {
   skb_put, skb_put_padto, skb_trim, skb_checksum_start_offset, skb_network_offset, skb_transport_offset, tcp_hdrlen,
   skb_vlan_tag_present, skb_vlan_tag_get, __vlan_hwaccel_put_tag, skb_checksum_none_assert, skb_record_rx_queue,
 } from '../kernel-glue/skbuff.js';
-import { TimerList, timer_setup, mod_timer, del_timer_sync, jiffies } from '../kernel-glue/timer.js';
+import { TimerList, timer_setup, mod_timer, del_timer_sync, timer_pending, jiffies } from '../kernel-glue/timer.js';
 import { WorkStruct, INIT_WORK, schedule_work, cancel_work_sync } from '../kernel-glue/workqueue.js';
 import { msleep } from '../kernel-glue/delay.js';
 import { HZ, round_jiffies, time_after } from '../kernel-glue/clock.js';
 import { csum_tcpudp_magic, csum_ipv6_magic } from '../kernel-glue/checksum.js';
 import { ENOMEM, EIO, EBUSY } from '../kernel-glue/errno.js';
+import { NAPI_STATE_SCHED } from '../kernel-glue/napi.js';
 
 export const DRV_NAME = 'e1000e';
 const E1000_DEFAULT_TXD = 256;
@@ -80,6 +81,12 @@ export interface E1000eParams {
   /** Ring sizes (what `ethtool -G` sets on Linux): multiples of 8, 64..4096. */
   txRingSize: number;
   rxRingSize: number;
+  /**
+   * Recovery beyond Linux 6.1's e1000e (default on): a watchdog fallback timer when the
+   * link-check interrupt is lost, and the watchdog re-enabling auto-masked MSI-X causes. Off,
+   * the driver behaves as Linux's on those paths, so a fuzz run reproduces Linux's failures.
+   */
+  recoveryBeyondLinux: boolean;
 }
 
 export const DEFAULT_PARAMS: E1000eParams = {
@@ -92,6 +99,7 @@ export const DEFAULT_PARAMS: E1000eParams = {
   copybreak: COPYBREAK,
   txRingSize: E1000_DEFAULT_TXD,
   rxRingSize: E1000_DEFAULT_RXD,
+  recoveryBeyondLinux: true,
 };
 
 /** e1000_buffer */
@@ -1077,6 +1085,18 @@ function up(a: E1000Adapter): void {
   netif_start_queue(a.netdev);
   a.hw.mac.getLinkStatus = true;
   triggerLsc(a);
+  armWatchdogFallback(a);
+}
+
+/**
+ * Beyond Linux: Linux arms the watchdog only from the LSC interrupt that triggerLsc asks for.
+ * If that interrupt is lost (a write or a message dropped, as after a surprise removal that
+ * ends), the watchdog never runs again and nothing brings the link back (driver fuzz
+ * finding). A fallback timer two seconds out covers it; the LSC handler's mod_timer brings it
+ * forward as usual.
+ */
+function armWatchdogFallback(a: E1000Adapter): void {
+  if (a.params.recoveryBeyondLinux && !a.down && !timer_pending(a.watchdogTimer)) mod_timer(a.watchdogTimer, round_jiffies(jiffies(a.kernel) + 2 * HZ));
 }
 
 /** e1000e_trigger_lsc: a software LSC starts link detection through the Other vector. */
@@ -1137,7 +1157,15 @@ function watchdogTask(a: E1000Adapter): void {
     schedule_work(a.resetTask);
     return;
   }
-  if (a.msixEntries) a.ew32(D.REG.ICS, a.rxRing.imsVal);
+  if (a.msixEntries && a.params.recoveryBeyondLinux) {
+    // Beyond Linux: a lost MSI-X message leaves its cause auto-masked (EIAC) until a handler
+    // or NAPI completion re-enables it, which then never comes, and the ICS below would be
+    // masked too. Re-enable the causes whose handler is not running (driver fuzz finding).
+    let ims = D.ICR_OTHER | IMS_OTHER_MASK | a.txRing.imsVal;
+    if (!(a.napi.state & NAPI_STATE_SCHED)) ims |= a.rxRing.imsVal;
+    a.ew32(D.REG.IMS, ims);
+    a.ew32(D.REG.ICS, a.rxRing.imsVal);
+  } else if (a.msixEntries) a.ew32(D.REG.ICS, a.rxRing.imsVal);
   else a.ew32(D.REG.ICS, D.ICR_RXDMT0);
   a.ew32(D.REG.TIDV, a.params.TxIntDelay | 0x80000000);
   a.ew32(D.REG.RDTR, a.params.RxIntDelay | 0x80000000);
@@ -1197,6 +1225,7 @@ function open(netdev: NetDevice<E1000Adapter>): number {
   netif_start_queue(netdev);
   a.hw.mac.getLinkStatus = true;
   triggerLsc(a);
+  armWatchdogFallback(a);
   return 0;
 }
 

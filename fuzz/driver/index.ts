@@ -17,11 +17,16 @@ export interface DriverFuzzOptions {
   maxExecs?: number;
   findingsDir?: string;
   log?: (l: string) => void;
+  /**
+   * In-process: our driver without its recovery beyond Linux 6.1's e1000e (`recoveryBeyondLinux`
+   * off), so the run finds what Linux's driver would suffer, deterministically.
+   */
+  linuxExact?: boolean;
 }
 
 /** Runs one in-process input (seed + bytes) to its result. */
 export function runDriverInput(input: FuzzInput): DriverRunResult {
-  return runScenario(decodeScenario(inputBytes(input)), input.seed ?? 0);
+  return runScenario(decodeScenario(inputBytes(input)), input.seed ?? 0, { linuxExact: input.options?.['linuxExact'] === true });
 }
 
 function add(into: Record<string, number>, from: Record<string, number>, prefix = ''): void {
@@ -49,7 +54,7 @@ export async function runDriverFuzz(o: DriverFuzzOptions): Promise<FuzzReport> {
   while ((performance.now() - t0) / 1000 < o.seconds && (o.maxExecs === undefined || execs < o.maxExecs)) {
     const scenario = randomScenario(rnd);
     const seed = Math.floor(rnd() * 0x1_0000_0000);
-    const r = runScenario(scenario, seed);
+    const r = runScenario(scenario, seed, { linuxExact: o.linuxExact });
     execs++;
     add(extra, r.injected, 'injected.');
     add(extra, r.notes, 'note.');
@@ -59,7 +64,7 @@ export async function runDriverFuzz(o: DriverFuzzOptions): Promise<FuzzReport> {
     extra[`oracle.${r.oracle}`] = (extra[`oracle.${r.oracle}`] ?? 0) + 1;
     if (seen.has(key)) continue;
     seen.add(key);
-    let input = makeInput('driver', encodeScenario(scenario), { seed, oracle: r.oracle, message: r.message, options: { guest: false } });
+    let input = makeInput('driver', encodeScenario(scenario), { seed, oracle: r.oracle, message: r.message, options: o.linuxExact ? { guest: false, linuxExact: true } : { guest: false } });
     log(`driver fuzz: ${r.oracle}: ${r.message}\n  scenario: ${describeScenario(scenario)} seed=${seed}`);
     input = minimizeDriver(input);
     log(`  minimized: ${describeScenario(decodeScenario(inputBytes(input)))}`);
@@ -89,11 +94,12 @@ export async function replayDriver(input: FuzzInput): Promise<ReplayResult> {
 export function minimizeDriver(input: FuzzInput): FuzzInput {
   if (input.options?.['guest'] || !input.oracle) return input;
   const seed = input.seed ?? 0;
+  const linuxExact = input.options?.['linuxExact'] === true;
   // The same shape must persist (oracle, and for stuck queues the direction and driver state),
   // so shrinking cannot wander off to a different bug with the same oracle name.
   let want: string | undefined;
   const fails = (s: Scenario): DriverRunResult | null => {
-    const r = runScenario(s, seed);
+    const r = runScenario(s, seed, { linuxExact });
     return !r.ok && r.oracle === input.oracle && (want === undefined || r.signature === want) ? r : null;
   };
   let best = decodeScenario(inputBytes(input));

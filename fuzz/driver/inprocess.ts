@@ -186,7 +186,7 @@ function frameFor(src: Uint8Array, dst: Uint8Array, tag: number, seq: number, le
  * windows, then faults off, a settle period, a recovery check both ways, and teardown with
  * the accounting oracle. Synchronous and deterministic in (scenario, seed).
  */
-export function runScenario(s: Scenario, seed: number, opts: { trace?: TraceSink } = {}): DriverRunResult {
+export function runScenario(s: Scenario, seed: number, opts: { trace?: TraceSink; linuxExact?: boolean } = {}): DriverRunResult {
   const tb = new Testbed(opts.trace ?? NULL_TRACE);
   const notes: Record<string, number> = {};
   const note = (k: string, n = 1) => (notes[k] = (notes[k] ?? 0) + n);
@@ -211,7 +211,7 @@ export function runScenario(s: Scenario, seed: number, opts: { trace?: TraceSink
     return oracle ? { ok: false, oracle, message, injected: hostile.injected, notes, digest, dmesg, signature: signature ?? `${oracle}:${(message ?? '').replace(/0x[0-9a-f]+|\d+/g, 'N').slice(0, 100)}` } : { ok: true, injected: hostile.injected, notes, digest };
   };
   try {
-    const params = { IntMode: s.intMode } as const;
+    const params = { IntMode: s.intMode, recoveryBeyondLinux: !opts.linuxExact } as const;
     const faultyNic = faultyA ? na : nb;
     const faultyM = faultyA ? ma : mb;
     if (s.early) hostile.startPhase();
