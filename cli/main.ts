@@ -9,6 +9,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { runPair, printPairResult } from './pair.js';
 import { addFuzz } from './fuzz.js';
 import { resolveTiming, parseTimingSets, TIMING_DOC, type TimingParams } from '../device/sim/timing.js';
+import { BACKEND_FORMS, defaultBackendSpec } from '../qemu/backends.js';
 
 function int(name: string, min: number, max: number) {
   return (v: string): number => {
@@ -84,27 +85,63 @@ export function buildProgram(out: (l: string) => void = console.log): Command {
       out(`QEMU ${r.qemu.version}: ${r.qemu.argv0.at(-1)}`);
       out(`guest kernel ${r.guest.kernelVersion}: ${r.guest.kernel}`);
       out(`initramfs: ${r.guest.initramfs} (modules: ${r.guest.modules.join(', ')})`);
+      const { ensureHostTools } = await import('../qemu/host-root.js');
+      const ht = await ensureHostTools({ cacheDir: opts.cache, log: out });
+      out(`host tools (passt, tshark): ${ht.root}`);
+    });
+
+  program
+    .command('trace-points')
+    .description('list the trace points that --trace can switch on (with a pattern list, only those it matches)')
+    .argument('[patterns]', 'e.g. "e1000e_irq_*,pci_msix_*"')
+    .action(async (patterns?: string) => {
+      const { TRACE_POINTS } = await import('../device/trace-points.js');
+      const { tracePatternMatcher } = await import('../device/trace.js');
+      const match = patterns ? tracePatternMatcher(patterns) : () => true;
+      const pts = TRACE_POINTS.filter((p) => match(p.name));
+      const w = Math.max(...pts.map((p) => p.name.length), 10);
+      for (const p of pts) out(`${p.name.padEnd(w)}  ${p.what}`);
+      if (pts.length === 0) {
+        out(`no trace point matches '${patterns}'`);
+        process.exitCode = 1;
+      }
     });
 
   program
     .command('serve')
-    .description('serve an 82574L model on a vfio-user socket until interrupted (attach with QEMU -device vfio-user-pci)')
-    .requiredOption('--socket <path>', 'UNIX socket path to listen on')
-    .option('--backend <spec>', 'netns[:ADDR/PREFIX] (TAP in a new namespace), tap:NAME, none, loopback', undefined)
-    .option('--mac <addr>', 'MAC address in the NVM', '52:54:00:4e:53:01')
-    .option('--trace <patterns>', 'trace points to print, e.g. "vfu_*,e1000e_irq_*"')
+    .description('serve 82574L models on vfio-user sockets until interrupted (attach with QEMU -device vfio-user-pci)')
+    .option('--socket <path>', 'UNIX socket path to listen on (one NIC)')
+    .option('--nic <spec>', 'a NIC: socket=PATH[,mac=MAC][,name=NAME][,backend=SPEC][,pcap=FILE]; repeat for several NICs in this process (those without a backend share the built-in switch)', collect, [])
+    .option('--backend <spec>', `where frames go: ${BACKEND_FORMS} (with several --nic: the switch's uplink)`, undefined)
+    .option('--mac <addr>', 'MAC address in the NVM (with --socket)', '52:54:00:4e:53:01')
+    .option('--switch-latency <ns>', 'port-to-port latency of the built-in switch', int('switch-latency', 0, 1_000_000_000))
+    .option('--pcap <file>', 'capture every frame of the NIC (with --socket) in both directions, ns timestamps')
+    .option('--pcap-max <MiB>', 'largest capture file', int('pcap-max', 1, 1_000_000), 100)
+    .option('--counters <s>', 'print the counters view every this many seconds', int('counters', 1, 3600))
+    .option('--json', 'log lines (messages, trace records, counters) as JSON objects')
+    .option('--trace <patterns>', 'trace points to print, e.g. "vfu_*,e1000e_irq_*" (list: nicsim trace-points)')
     .option('--unpaced', 'send frames as soon as they are fetched instead of at the modeled link rate')
     .option('--timing <file>', 'JSON file of timing parameters')
     .option('--set <key=value>', TIMING_HELP, collect, [])
-    .action(async (opts: { socket: string; backend?: string; mac: string; trace?: string; unpaced?: boolean; timing?: string; set: string[] }) => {
-      const { ServedNic } = await import('../qemu/boot.js');
+    .action(async (opts: { socket?: string; nic: string[]; backend?: string; mac: string; switchLatency?: number; pcap?: string; pcapMax: number; counters?: number; json?: boolean; trace?: string; unpaced?: boolean; timing?: string; set: string[] }) => {
+      const { ServedGroup, startCountersView, logLine } = await import('../qemu/boot.js');
       const timing = timingFrom(opts, opts.unpaced ? { paceLink: false } : {});
-      const served = new ServedNic({ socket: opts.socket, backend: opts.backend, mac: parseMac(opts.mac), trace: opts.trace, timing, log: out });
+      if (!opts.socket && opts.nic.length === 0) throw new InvalidArgumentError('give --socket PATH or one or more --nic socket=PATH,...');
+      if (opts.socket && opts.nic.length > 0) throw new InvalidArgumentError('give either --socket or --nic, not both');
+      const nics = opts.socket
+        ? [{ socket: opts.socket, mac: parseMac(opts.mac), backend: opts.backend ?? defaultBackendSpec(), pcap: opts.pcap }]
+        : opts.nic.map(parseNicSpec);
+      const group = await ServedGroup.start({
+        nics, uplink: opts.socket ? undefined : opts.backend, switchLatencyNs: opts.switchLatency,
+        trace: opts.trace, timing, log: out, json: opts.json, pcapMaxBytes: opts.pcapMax * 1024 * 1024,
+      });
+      const stopCounters = opts.counters ? startCountersView(group.nics, opts.counters, out, opts.json) : null;
       await new Promise<void>((resolve) => {
         const stop = (sig: string) => {
-          out(`nicsim: ${sig}, shutting down`);
-          for (const l of served.report()) out(l);
-          served.stop();
+          out(logLine(opts.json, 'log', null, `nicsim: ${sig}, shutting down`));
+          stopCounters?.();
+          for (const l of group.report()) out(logLine(opts.json, 'report', null, l));
+          group.stop();
           resolve();
         };
         process.once('SIGINT', () => stop('SIGINT'));
@@ -121,21 +158,29 @@ export function buildProgram(out: (l: string) => void = console.log): Command {
     .option('--qemu <path>', 'use this QEMU (>= 10.1 with vfio-user-pci)')
     .option('--int-mode <n>', 'e1000e.IntMode in the guest: 0 INTx, 1 MSI, 2 MSI-X', int('int-mode', 0, 2))
     .option('--memory <MiB>', 'guest memory', int('memory', 128, 16384), 512)
-    .option('--backend <spec>', 'netns[:ADDR/PREFIX], tap:NAME, none, loopback (default: netns as root, else none)')
-    .option('--guest-ip <addr/prefix>', 'address the guest gives eth0', undefined)
+    .option('--backend <spec>', `${BACKEND_FORMS} (default: passt when provisioned, else netns as root, else none)`)
+    .option('--guests <n>', 'guests, each on its own NIC of this server process, joined by the built-in switch (whose uplink is --backend)', int('guests', 1, 8), 1)
+    .option('--switch-latency <ns>', 'port-to-port latency of the built-in switch', int('switch-latency', 0, 1_000_000_000))
+    .option('--guest-ip <addr/prefix>', 'address the guest gives eth0 (or dhcp)', undefined)
+    .option('--pcap <file>', 'capture every frame in both directions (several guests: FILE.N.pcap), wall-clock ns timestamps')
+    .option('--pcap-max <MiB>', 'largest capture file', int('pcap-max', 1, 1_000_000), 100)
+    .option('--counters <s>', 'print the counters view every this many seconds while the guest runs', int('counters', 1, 3600))
+    .option('--json', 'server log lines (messages, trace records, counters, console) as JSON objects')
     .option('--timeout <s>', 'give up after this many seconds', int('timeout', 10, 86_400), 300)
-    .option('--trace <patterns>', 'server trace points to print, e.g. "e1000e_irq_msix,vfu_*"')
+    .option('--trace <patterns>', 'server trace points to print, e.g. "e1000e_irq_msix,vfu_*" (list: nicsim trace-points)')
     .option('--quiet', 'do not stream the guest console')
     .option('--unpaced', 'send frames as soon as they are fetched instead of at the modeled link rate')
     .option('--timing <file>', 'JSON file of timing parameters')
     .option('--set <key=value>', TIMING_HELP, collect, [])
-    .action(async (opts: { run?: string; shell?: boolean; kernelPackage?: string; qemu?: string; intMode?: number; memory: number; backend?: string; guestIp?: string; timeout: number; trace?: string; quiet?: boolean; unpaced?: boolean; timing?: string; set: string[] }) => {
+    .action(async (opts: { run?: string; shell?: boolean; kernelPackage?: string; qemu?: string; intMode?: number; memory: number; backend?: string; guests: number; switchLatency?: number; guestIp?: string; pcap?: string; pcapMax: number; counters?: number; json?: boolean; timeout: number; trace?: string; quiet?: boolean; unpaced?: boolean; timing?: string; set: string[] }) => {
       const { boot } = await import('../qemu/boot.js');
       const timing = timingFrom(opts, opts.unpaced ? { paceLink: false } : {});
       const r = await boot({
         timing,
         run: opts.run, shell: opts.shell, kernelPackage: opts.kernelPackage, qemu: opts.qemu, intMode: opts.intMode,
         memMiB: opts.memory, backend: opts.backend, guestIp: opts.guestIp, timeoutSec: opts.timeout, trace: opts.trace,
+        guests: opts.guests, switchLatencyNs: opts.switchLatency, pcap: opts.pcap, pcapMaxBytes: opts.pcapMax * 1024 * 1024,
+        countersSec: opts.counters, json: opts.json,
         streamConsole: !opts.quiet, log: out,
       });
       if (r.runStatus !== null && r.runStatus !== 0) process.exitCode = r.runStatus;
@@ -243,6 +288,31 @@ function addBench(program: Command, out: (l: string) => void): void {
 export function machineInfo(): { cpu: string; cores: number; memGiB: number; node: string; platform: string } {
   const c = cpus();
   return { cpu: c[0]?.model ?? 'unknown', cores: c.length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: `${process.platform} ${release()}` };
+}
+
+/** --nic socket=PATH[,mac=MAC][,name=NAME][,backend=SPEC][,pcap=FILE] (backend last if it has commas). */
+function parseNicSpec(spec: string): { socket: string; mac?: Uint8Array; name?: string; backend?: string; pcap?: string } {
+  const out: { socket?: string; mac?: Uint8Array; name?: string; backend?: string; pcap?: string } = {};
+  const parts = spec.split(',');
+  for (let i = 0; i < parts.length; i++) {
+    const [k, ...rest] = parts[i]!.split('=');
+    const v = rest.join('=');
+    switch (k) {
+      case 'socket': out.socket = v; break;
+      case 'mac': out.mac = parseMac(v); break;
+      case 'name': out.name = v; break;
+      case 'pcap': out.pcap = v; break;
+      case 'backend':
+        // Backend specs may carry commas of their own (stream-connect:...,reconnect=MS): the rest is the backend's.
+        out.backend = [v, ...parts.slice(i + 1)].join(',');
+        i = parts.length;
+        break;
+      default:
+        throw new InvalidArgumentError(`--nic: unknown key '${k}' in '${spec}' (socket=PATH[,mac=MAC][,name=NAME][,pcap=FILE][,backend=SPEC])`);
+    }
+  }
+  if (!out.socket) throw new InvalidArgumentError(`--nic needs socket=PATH: '${spec}'`);
+  return out as { socket: string };
 }
 
 function parseMac(s: string): Uint8Array {

@@ -2,16 +2,29 @@
 
 import { execFileSync } from 'node:child_process';
 import { TapBackend } from '../wire/tap.js';
-import { createLoopback, type WireEndpoint, type WirePort } from '../wire/wire.js';
+import { createLoopback, type WireEndpoint, type WirePort, type WireScheduler } from '../wire/wire.js';
+import type { EthernetSwitch } from '../wire/switch.js';
 import type { NativeSys } from './native/index.js';
+import { SocketBackend } from '../wire/socket.js';
+import type { TraceSink } from '../device/trace.js';
+
+/** How a NIC is plugged in: its clock (for links with latency) and a name for counters. */
+export interface AttachOptions {
+  scheduler?: WireScheduler;
+  name?: string;
+}
 
 /** A backend the server plugs its NIC into. */
 export interface Backend {
   readonly description: string;
-  attach(ep: WireEndpoint): WirePort;
+  attach(ep: WireEndpoint, o?: AttachOptions): WirePort;
   close(): void;
   /** For netns: the namespace, host-side interface and address, so callers can run host tools there. */
   readonly netns?: { name: string; ifname: string; hostIp: string };
+  /** The far side hands out addresses by DHCP (passt): the guest should ask. */
+  readonly dhcp?: boolean;
+  /** For passt: what it hands out, and the address that stands for the host's loopback. */
+  readonly passt?: { guestIp: string; gateway: string; pid: number };
   stats(): Record<string, number>;
 }
 
@@ -103,6 +116,19 @@ export function loopbackBackend(): Backend {
   };
 }
 
+/** A port of the process's built-in switch. */
+export function switchBackend(sw: EthernetSwitch, description = 'built-in switch'): Backend {
+  return {
+    description,
+    attach: (ep, o) => sw.attach(ep, { scheduler: o?.scheduler, name: o?.name }),
+    close: () => {},
+    stats: () => ({ ...sw.stats }),
+  };
+}
+
+/** The backend specs, for help texts and errors. */
+export const BACKEND_FORMS = 'passt, netns[:ADDR/PREFIX], tap:NAME, stream-listen:HOST:PORT|unix:PATH, stream-connect:HOST:PORT|unix:PATH[,reconnect=MS], dgram:LHOST:LPORT:RHOST:RPORT, dgram-mcast:GROUP:PORT, none, loopback';
+
 /** Parses --backend: netns[:HOSTIP/PREFIX], tap:NAME, none, loopback. */
 export function makeBackend(spec: string, sys: NativeSys): Backend {
   const [kind, arg] = spec.split(/:(.*)/s, 2) as [string, string | undefined];
@@ -117,8 +143,41 @@ export function makeBackend(spec: string, sys: NativeSys): Backend {
     case 'loopback':
       return loopbackBackend();
     default:
-      throw new Error(`unknown backend '${spec}' (netns[:ADDR/PREFIX], tap:NAME, none, loopback)`);
+      if (kind === 'passt' || kind.startsWith('stream-') || kind.startsWith('dgram')) throw new Error(`backend '${spec}' opens asynchronously: use openBackend (or ServedNic.start)`);
+      throw new Error(`unknown backend '${spec}' (${BACKEND_FORMS})`);
   }
+}
+
+/** Where openBackend may put sockets and what it tells the user. */
+export interface OpenBackendOptions {
+  workDir?: string;
+  log?: (line: string) => void;
+  trace?: TraceSink;
+}
+
+/** A QEMU stream/dgram socket as a backend (see wire/socket.ts for the spec syntax). */
+export async function socketBackend(spec: string, o: OpenBackendOptions = {}): Promise<Backend> {
+  const sb = await SocketBackend.open(spec, { log: o.log, trace: o.trace });
+  return {
+    description: sb.description,
+    attach: (ep) => sb.attach(ep),
+    close: () => void sb.close(),
+    stats: () => ({ ...sb.stats }),
+  };
+}
+
+/**
+ * Every backend, the ones that wait included: netns[:ADDR/PREFIX], tap:NAME, none, loopback,
+ * passt, stream-listen:..., stream-connect:..., dgram:..., dgram-mcast:....
+ */
+export async function openBackend(spec: string, sys: NativeSys, o: OpenBackendOptions = {}): Promise<Backend> {
+  const kind = spec.split(':', 1)[0]!;
+  if (kind === 'passt' || kind.startsWith('passt,')) {
+    const { passtBackend } = await import('./passt.js');
+    return passtBackend(spec, o);
+  }
+  if (kind.startsWith('stream-') || kind === 'dgram' || kind === 'dgram-mcast') return socketBackend(spec, o);
+  return makeBackend(spec, sys);
 }
 
 /** The default: a namespace with a TAP when we may create them (root), else nowhere. */

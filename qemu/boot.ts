@@ -2,17 +2,21 @@
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, dirname } from 'node:path';
 import { requireNative, type NativeSys } from './native/index.js';
 import { nativeSessionIo } from './native-io.js';
 import { VfioUserDevice } from './session.js';
 import { VfioUserServer } from './server.js';
-import { makeBackend, defaultBackendSpec, DEFAULT_GUEST_IP, type Backend } from './backends.js';
+import { makeBackend, openBackend, switchBackend, defaultBackendSpec, DEFAULT_GUEST_IP, type Backend } from './backends.js';
+import { WallClock } from './wall-clock.js';
+import { EthernetSwitch } from '../wire/switch.js';
+import { PcapCapture } from '../wire/pcap.js';
+import { passtAvailable } from './passt.js';
 import { startGuest, type GuestRun } from './guest-run.js';
 import { setup, type ProvisionOptions } from './guest/provision.js';
 import { RingTrace, tracePatternMatcher, formatTrace, type TraceSink, type TraceRecord } from '../device/trace.js';
 import type { TimingParams } from '../device/sim/timing.js';
-import type { WirePort } from '../wire/wire.js';
+import type { WireEndpoint, WirePort } from '../wire/wire.js';
 
 /** Trace points always kept in the ring shown after a failed boot. */
 const RING_POINTS = 'vfu_*,e1000e_link,e1000e_reset,e1000e_*_fault,e1000e_*_bad_*,e1000e_reg_unknown_*,e1000e_reg_write,e1000e_rx_overrun,e1000e_tx_oversize,e1000e_dma_blocked,pci_config_write';
@@ -21,13 +25,28 @@ export const DEFAULT_MAC = new Uint8Array([0x52, 0x54, 0x00, 0x4e, 0x53, 0x01]);
 
 export interface ServeOptions {
   socket: string;
-  backend?: string;
+  /** A backend spec (see makeBackend/openBackend) or an opened backend (a switch port...). */
+  backend?: string | Backend;
   mac?: Uint8Array;
+  /** Name in logs, traces and counters (default nic0). */
+  name?: string;
   timing?: Partial<TimingParams>;
   /** Trace-point patterns printed as they happen. */
   trace?: string;
+  /** Capture every frame in both directions into this pcap file (wall-clock ns timestamps). */
+  pcap?: string;
+  /** Largest capture file; frames beyond it are counted, not written. */
+  pcapMaxBytes?: number;
+  /** Log lines as JSON objects (one per line) instead of text. */
+  json?: boolean;
   log?: (line: string) => void;
   sys?: NativeSys;
+}
+
+/** One log record, rendered as text or as a JSON line. */
+export function logLine(json: boolean | undefined, type: string, nic: string | null, text: string, fields: Record<string, unknown> = {}): string {
+  if (!json) return text;
+  return JSON.stringify({ time: new Date().toISOString(), type, ...(nic ? { nic } : {}), ...fields, ...(type === 'log' ? { msg: text } : {}) }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 }
 
 /** A NIC model served on a vfio-user socket and plugged into a backend. */
@@ -37,13 +56,33 @@ export class ServedNic {
   readonly server: VfioUserServer;
   readonly backend: Backend;
   readonly ring: RingTrace;
+  readonly name: string;
+  readonly capture: PcapCapture | null = null;
   private port: WirePort;
+  private readonly ownsBackend: boolean;
   /** Times the MAC saw link come up (the guest driver's PHY power-down ends a run with link down). */
   linkUps = 0;
 
-  constructor(readonly o: ServeOptions) {
+  /** Like the constructor, but also opens backends that need to wait (sockets, passt). */
+  static async start(o: ServeOptions): Promise<ServedNic> {
+    if (typeof o.backend === 'string' || o.backend === undefined) {
+      const backend = await openBackend(o.backend ?? defaultBackendSpec(), o.sys ?? requireNative(), { log: o.log, workDir: dirname(o.socket) });
+      try {
+        return new ServedNic({ ...o, backend }, true);
+      } catch (e) {
+        backend.close();
+        throw e;
+      }
+    }
+    return new ServedNic(o);
+  }
+
+  constructor(readonly o: ServeOptions, ownsBackend?: boolean) {
     this.sys = o.sys ?? requireNative();
-    const log = o.log ?? (() => {});
+    this.name = o.name ?? 'nic0';
+    const name = this.name;
+    const rawLog = o.log ?? (() => {});
+    const log = (l: string) => rawLog(logLine(o.json, 'log', name, l));
     const live = o.trace ? tracePatternMatcher(o.trace) : null;
     const liveCache = new Map<string, boolean>();
     const liveOn = (p: string) => {
@@ -59,20 +98,39 @@ export class ServedNic {
       emit: (p, f) => {
         if (p === 'e1000e_link' && f['up']) this.linkUps++;
         if (this.ring.enabled(p)) this.ring.emit(p, f);
-        if (liveOn(p)) log(`trace ${formatTrace({ time: clock(), point: p, fields: f } as TraceRecord)}`);
+        if (liveOn(p)) {
+          const rec = { time: clock(), point: p, fields: f } as TraceRecord;
+          rawLog(o.json ? logLine(true, 'trace', name, '', { ns: rec.time, point: p, fields: f }) : `trace ${formatTrace(rec)}`);
+        }
       },
     };
-    this.dev = new VfioUserDevice({ mac: o.mac ?? DEFAULT_MAC, io: nativeSessionIo(this.sys), trace: sink, timing: o.timing });
+    this.dev = new VfioUserDevice({ mac: o.mac ?? DEFAULT_MAC, io: nativeSessionIo(this.sys), trace: sink, timing: o.timing, name });
     clock = () => this.dev.clock.now();
-    this.backend = makeBackend(o.backend ?? defaultBackendSpec(), this.sys);
-    this.port = this.backend.attach(this.dev);
-    this.dev.port = this.port;
+    this.ownsBackend = ownsBackend ?? typeof o.backend !== 'object';
+    this.backend = typeof o.backend === 'object' ? o.backend : makeBackend(o.backend ?? defaultBackendSpec(), this.sys);
+    let ep: WireEndpoint = this.dev;
+    let cap: PcapCapture | null = null;
+    try {
+      if (o.pcap) {
+        // Wall-clock ns since the epoch: under QEMU the device clock follows wall time.
+        const t0 = BigInt(Date.now()) * 1_000_000n - BigInt(Math.round(this.dev.clock.wallNs()));
+        cap = new PcapCapture(o.pcap, { maxBytes: o.pcapMaxBytes, clock: () => t0 + BigInt(Math.round(this.dev.clock.wallNs())) });
+        ep = cap.endpoint(this.dev);
+      }
+      this.port = this.backend.attach(ep, { scheduler: this.dev.clock, name });
+    } catch (e) {
+      cap?.close();
+      if (this.ownsBackend) this.backend.close();
+      throw e;
+    }
+    this.capture = cap;
+    this.dev.port = cap ? cap.port(this.port) : this.port;
     this.server = new VfioUserServer(this.sys, this.dev, o.socket, {
       onConnect: () => log(`nicsim: client connected on ${o.socket}`),
       onDisconnect: (r) => log(`nicsim: client disconnected (${r}); device reset, waiting for the next one`),
     }, sink);
     this.server.start();
-    log(`nicsim: serving an 82574L on ${o.socket}, backend ${this.backend.description}`);
+    log(`nicsim: serving an 82574L (${name}, ${formatMac(o.mac ?? DEFAULT_MAC)}) on ${o.socket}, backend ${this.backend.description}${o.pcap ? `, capturing to ${o.pcap}` : ''}`);
   }
 
   /** Link state and counters, as printed at the end of a boot and by serve on exit. */
@@ -80,21 +138,178 @@ export class ServedNic {
     const d = this.dev.device;
     const t = d.stats.totals;
     const irq = this.dev.irqs;
+    const cap = this.capture?.stats;
     return [
       `link now: ${d.linkUp() ? 'up, 1000 Mb/s full duplex' : 'down'}${this.linkUps ? ` (came up ${this.linkUps} time(s) during the run)` : ''}`,
       `device counters: rx_packets=${t.rxPackets} rx_octets=${t.rxOctets} tx_packets=${t.txPackets} tx_octets=${t.txOctets} rx_missed=${t.rxMissed} rx_no_buffers=${t.rxNoBuffers}`,
       `interrupts delivered: intx=${irq.delivered[0]} msi=${irq.delivered[1]} msix=${irq.delivered[2]} (per vector ${d.irq.counts.msix.join('/')}) dropped=${irq.dropped.reduce((a, b) => a + b, 0)}`,
       `backend ${this.backend.description}: ${Object.entries(this.backend.stats()).map(([k, v]) => `${k}=${v}`).join(' ')}`,
       `vfio-user: ${this.server.connections} connection(s), ${this.dev.stats.messages} messages (${this.dev.stats.posted} posted, ${this.dev.stats.errors} errors${this.dev.stats.recentErrors.length ? `: ${[...new Set(this.dev.stats.recentErrors)].join(', ')}` : ''}), DMA faults ${this.dev.dma.faults}`,
+      ...(cap ? [`capture ${this.o.pcap}: ${cap.frames} frames, ${cap.bytes} bytes${cap.dropped ? `, ${cap.dropped} not written (size limit)` : ''}`] : []),
     ];
+  }
+
+  /** A snapshot of the counters the counters view shows. */
+  counters(): NicCounters {
+    const d = this.dev.device;
+    const t = d.stats.totals;
+    return {
+      rxPackets: t.rxPackets, rxOctets: t.rxOctets, txPackets: t.txPackets, txOctets: t.txOctets,
+      rxMissed: t.rxMissed, rxNoBuffers: t.rxNoBuffers,
+      irqs: [...d.irq.counts.msix], intx: this.dev.irqs.delivered[0], msi: this.dev.irqs.delivered[1],
+      messages: this.dev.stats.messages, link: d.linkUp(),
+    };
   }
 
   stop(): void {
     this.server.stop();
     this.port.detach();
-    this.backend.close();
+    this.capture?.close();
+    if (this.ownsBackend) this.backend.close();
     this.dev.close();
   }
+}
+
+export interface NicCounters {
+  rxPackets: number;
+  rxOctets: number;
+  txPackets: number;
+  txOctets: number;
+  rxMissed: number;
+  rxNoBuffers: number;
+  /** MSI-X messages per vector. */
+  irqs: number[];
+  intx: number;
+  msi: number;
+  messages: number;
+  link: boolean;
+}
+
+/**
+ * The counters view: every `periodSec`, one line per NIC with packet and bit rates each way,
+ * interrupts per second by vector, drops and vfio-user messages over the last period.
+ */
+export function startCountersView(nics: ServedNic[], periodSec: number, log: (l: string) => void, json = false): () => void {
+  let prev = nics.map((n) => n.counters());
+  let t = performance.now();
+  const timer = setInterval(() => {
+    const now = performance.now();
+    const dt = (now - t) / 1000;
+    t = now;
+    const cur = nics.map((n) => n.counters());
+    nics.forEach((n, i) => {
+      const a = prev[i]!;
+      const b = cur[i]!;
+      const rate = (x: number, y: number) => (y - x) / dt;
+      const fields = {
+        link: b.link,
+        rxPps: Math.round(rate(a.rxPackets, b.rxPackets)), rxMbps: +((rate(a.rxOctets, b.rxOctets) * 8) / 1e6).toFixed(3),
+        txPps: Math.round(rate(a.txPackets, b.txPackets)), txMbps: +((rate(a.txOctets, b.txOctets) * 8) / 1e6).toFixed(3),
+        irqPerSec: b.irqs.map((v, k) => Math.round(rate(a.irqs[k] ?? 0, v))),
+        intxPerSec: Math.round(rate(a.intx, b.intx)), msiPerSec: Math.round(rate(a.msi, b.msi)),
+        rxMissed: b.rxMissed - a.rxMissed, rxNoBuffers: b.rxNoBuffers - a.rxNoBuffers,
+        msgPerSec: Math.round(rate(a.messages, b.messages)),
+        totals: { rxPackets: b.rxPackets, txPackets: b.txPackets },
+      };
+      log(json ? logLine(true, 'counters', n.name, '', fields) :
+        `counters ${n.name}: link ${b.link ? 'up' : 'down'} | rx ${fields.rxPps} pps ${fields.rxMbps} Mb/s | tx ${fields.txPps} pps ${fields.txMbps} Mb/s | ` +
+        `irq/s msix ${fields.irqPerSec.join('/')} msi ${fields.msiPerSec} intx ${fields.intxPerSec} | missed ${fields.rxMissed} no-buf ${fields.rxNoBuffers} | vfio-user ${fields.msgPerSec} msg/s | total rx ${b.rxPackets} tx ${b.txPackets}`);
+    });
+    prev = cur;
+  }, periodSec * 1000);
+  timer.unref();
+  return () => clearInterval(timer);
+}
+
+/** One NIC of a group served by one process. */
+export interface GroupNic {
+  socket: string;
+  mac?: Uint8Array;
+  name?: string;
+  /** Its own backend; without one it joins the group's switch. */
+  backend?: string;
+  pcap?: string;
+}
+
+export interface GroupOptions extends Omit<ServeOptions, 'socket' | 'backend' | 'mac' | 'name' | 'pcap'> {
+  nics: GroupNic[];
+  /** Where the switch leads (a backend spec), if anywhere. */
+  uplink?: string;
+  /** Port-to-port latency of the built-in switch. */
+  switchLatencyNs?: number;
+}
+
+/** Several NICs in one server process; those without their own backend share a built-in switch. */
+export class ServedGroup {
+  readonly nics: ServedNic[] = [];
+  switch: EthernetSwitch | null = null;
+  uplink: Backend | null = null;
+  private uplinkPort: WirePort | null = null;
+  private uplinkClock: WallClock | null = null;
+
+  static async start(o: GroupOptions): Promise<ServedGroup> {
+    const g = new ServedGroup();
+    const log = o.log ?? (() => {});
+    try {
+      const onSwitch = o.nics.filter((n) => n.backend === undefined || n.backend === 'switch');
+      if (onSwitch.length > 0) {
+        const clock = new WallClock();
+        g.uplinkClock = clock;
+        const sw = new EthernetSwitch({ latencyNs: o.switchLatencyNs ?? DEFAULT_SWITCH_LATENCY_NS, now: () => clock.wallNs(), ageNs: 300e9 });
+        g.switch = sw;
+        if (o.uplink && o.uplink !== 'none') {
+          const up = await openBackend(o.uplink, o.sys ?? requireNative(), { log, workDir: dirname(o.nics[0]!.socket) });
+          g.uplink = up;
+          // The uplink is one more switch port; its far side is the backend.
+          let toBackend: WirePort | null = null;
+          const swPort = sw.attach({ receiveFrame: (f) => toBackend?.send(f), setCarrier: () => {} }, { scheduler: clock, name: 'uplink' });
+          toBackend = up.attach({ receiveFrame: (f: Uint8Array) => { clock.sync(); swPort.send(f); }, setCarrier: () => {} }, { scheduler: clock, name: 'uplink' });
+          g.uplinkPort = toBackend;
+        }
+        log(logLine(o.json, 'log', null, `nicsim: built-in switch, ${onSwitch.length} NIC(s), ${(o.switchLatencyNs ?? DEFAULT_SWITCH_LATENCY_NS) / 1000} us port to port${g.uplink ? `, uplink ${g.uplink.description}` : ''}`));
+      }
+      for (const [i, n] of o.nics.entries()) {
+        const name = n.name ?? `nic${i}`;
+        const backend = n.backend === undefined || n.backend === 'switch' ? switchBackend(g.switch!) : n.backend;
+        g.nics.push(await ServedNic.start({ ...o, socket: n.socket, mac: n.mac ?? groupMac(i), name, backend, pcap: n.pcap }));
+      }
+    } catch (e) {
+      g.stop();
+      throw e;
+    }
+    return g;
+  }
+
+  report(): string[] {
+    const out: string[] = [];
+    for (const n of this.nics) out.push(...n.report().map((l) => (this.nics.length > 1 ? `${n.name}: ${l}` : l)));
+    if (this.switch) {
+      out.push(`switch: ${Object.entries(this.switch.stats).map(([k, v]) => `${k}=${v}`).join(' ')}; ports ${this.switch.portList().map((p) => `${p.name} tx=${p.stats.txFrames} rx=${p.stats.rxFrames}`).join(', ')}`);
+    }
+    if (this.uplink) out.push(`uplink ${this.uplink.description}: ${Object.entries(this.uplink.stats()).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    return out;
+  }
+
+  stop(): void {
+    for (const n of this.nics) n.stop();
+    this.uplinkPort?.detach();
+    this.uplink?.close();
+    this.uplinkClock?.stop();
+  }
+}
+
+/** Port-to-port latency of the built-in switch unless set: a cut-through LAN switch and two short cables. */
+export const DEFAULT_SWITCH_LATENCY_NS = 5_000;
+
+/** MACs of a group's NICs: the default MAC with the last byte counting up. */
+export function groupMac(i: number): Uint8Array {
+  const m = DEFAULT_MAC.slice();
+  m[5] = (m[5]! + i) & 0xff;
+  return m;
+}
+
+function formatMac(m: Uint8Array): string {
+  return [...m].map((b) => b.toString(16).padStart(2, '0')).join(':');
 }
 
 export interface BootOptions extends ProvisionOptions {
@@ -115,93 +330,205 @@ export interface BootOptions extends ProvisionOptions {
   /** Extra words for the guest kernel command line. */
   extraCmdline?: string[];
   keepWorkDir?: boolean;
+  /** Guests, each on its own NIC of one server process; with more than one they share the built-in switch, whose uplink is `backend`. */
+  guests?: number;
+  switchLatencyNs?: number;
+  /** Capture each NIC's frames (with several guests: FILE.N.pcap). */
+  pcap?: string;
+  pcapMaxBytes?: number;
+  /** Print the counters view every this many seconds while the guests run. */
+  countersSec?: number;
+  /** Log lines as JSON objects. */
+  json?: boolean;
+}
+
+export interface GuestOutcome {
+  linkUp: boolean;
+  runStatus: number | null;
+  consoleLines: string[];
+  failure?: string;
 }
 
 export interface BootResult {
   ok: boolean;
-  /** Status of the --run script, if it ran. */
+  /** Status of the --run script, if it ran (the first failing guest's, with several). */
   runStatus: number | null;
   linkUp: boolean;
+  /** The first guest's console. */
   consoleLines: string[];
   report: string[];
   failure?: string;
+  guests: GuestOutcome[];
 }
 
-/** The script run when none is given: show the link, talk to the host side, show counters. */
-export function defaultScript(hostIp: string | null): string {
-  const ping = hostIp ? `ping -c 5 -W 3 ${hostIp.split('/')[0]} || st=1\n` : '';
+/** How the guest reaches the host side: a fixed address (netns), the gateway DHCP gave (passt), or nothing. */
+export type HostSide = { kind: 'ip'; ip: string } | { kind: 'gateway'; port: number } | null;
+
+/** The script run when none is given: show the link, talk to the host side and to the other guests, show counters. */
+export function defaultScript(host: HostSide | string | null, peers: string[] = []): string {
+  const h: HostSide = typeof host === 'string' ? { kind: 'ip', ip: host } : host;
+  // Through passt, ICMP needs ping sockets the host may not allow: TCP to the host's loopback
+  // (the gateway stands for it) is the check, answered by boot's hello server.
+  const ping = h?.kind === 'ip' ? `ping -c 5 -W 3 ${h.ip.split('/')[0]} || st=1\n`
+    : h?.kind === 'gateway' ? `gw=$(ip route | awk '/^default/ {print $3; exit}')
+r=$(echo nicsim-guest | socat -t 5 - TCP:$gw:${h.port} 2>&1)
+echo "host loopback via passt ($gw:${h.port}) said: $r"
+[ "$r" = "${HELLO}" ] || st=1
+` : '';
+  // Other guests may still be booting: try for up to 90 s before calling a peer unreachable.
+  const peerPings = peers
+    .map((p) => `i=0; until ping -c 1 -W 1 ${p.split('/')[0]} >/dev/null; do i=$((i+1)); [ $i -ge 90 ] && break; done
+ping -c 3 -W 2 ${p.split('/')[0]} || st=1
+`)
+    .join('');
   return `st=0
 export NO_COLOR=1
 ethtool eth0 | grep -E 'Speed|Duplex|Link detected'
 ip addr show eth0
-${ping}ip -s link show eth0
+${ping}${peerPings}ip -s link show eth0
 grep eth0 /proc/interrupts
 exit $st
 `;
 }
 
-/** Provisions (if needed), serves the model, boots a guest on it, and reports. */
+/** What boot's TCP server on the host's loopback answers (the passt check). */
+export const HELLO = 'nicsim-host-hello';
+
+/** A TCP server on 127.0.0.1 that answers every connection with HELLO: what a guest behind passt reaches. */
+export async function helloServer(): Promise<{ port: number; connections: () => number; close: () => void }> {
+  const { createServer } = await import('node:net');
+  let n = 0;
+  const srv = createServer((sock) => {
+    n++;
+    sock.on('error', () => {});
+    sock.end(`${HELLO}\n`);
+  });
+  await new Promise<void>((resolve, reject) => {
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => resolve());
+  });
+  srv.unref();
+  const addr = srv.address();
+  return { port: typeof addr === 'object' && addr ? addr.port : 0, connections: () => n, close: () => srv.close() };
+}
+
+/** Guest addresses on the switch when the uplink is not passt (no DHCP there): 169.254.10.2, .3, ... */
+export function groupGuestIp(i: number): string {
+  return `169.254.10.${2 + i}/16`;
+}
+
+function pcapName(file: string, i: number, n: number): string {
+  if (n === 1) return file;
+  const m = /^(.*?)(\.pcap)?$/.exec(file)!;
+  return `${m[1]}.${i}${m[2] ?? '.pcap'}`;
+}
+
+/** Provisions (if needed), serves the model, boots the guest(s) on it, and reports. */
 export async function boot(o: BootOptions = {}): Promise<BootResult> {
   const log = o.log ?? ((l: string) => console.log(l));
+  const n = o.guests ?? 1;
+  if (!Number.isInteger(n) || n < 1 || n > 8) throw new Error(`guests: 1..8, not ${n}`);
+  if (n > 1 && o.shell) throw new Error('--shell works with one guest');
   const { qemu, guest } = await setup(o);
   const work = mkdtempSync(join(tmpdir(), 'nicsim-boot-'));
-  const socket = join(work, 'vfio-user.sock');
-  const served = new ServedNic({ socket, backend: o.backend, mac: o.mac, timing: o.timing, trace: o.trace, log });
-  const hostIp = served.backend.netns?.hostIp ?? null;
-  const script = o.shell ? undefined : o.run ?? defaultScript(hostIp);
-  let run: GuestRun | null = null;
+  const spec = o.backend ?? defaultBootBackendSpec(o);
+  const sockets = Array.from({ length: n }, (_, i) => join(work, n === 1 ? 'vfio-user.sock' : `vfio-user-${i}.sock`));
+  let group: ServedGroup;
+  try {
+    group = await ServedGroup.start({
+      nics: sockets.map((socket, i) => ({ socket, mac: n === 1 ? o.mac ?? DEFAULT_MAC : groupMac(i), name: n === 1 ? 'nic0' : `nic${i}`, backend: n === 1 ? spec : undefined, pcap: o.pcap ? pcapName(o.pcap, i, n) : undefined })),
+      uplink: n > 1 ? spec : undefined,
+      switchLatencyNs: o.switchLatencyNs,
+      timing: o.timing, trace: o.trace, log, json: o.json, pcapMaxBytes: o.pcapMaxBytes,
+    });
+  } catch (e) {
+    rmSync(work, { recursive: true, force: true });
+    throw e;
+  }
+  const front = n === 1 ? group.nics[0]!.backend : group.uplink;
+  const netns = front?.netns;
+  const passt = front?.dhcp === true;
+  const hello = passt && !o.shell && o.run === undefined ? await helloServer() : null;
+  const host: HostSide = netns ? { kind: 'ip', ip: netns.hostIp } : hello ? { kind: 'gateway', port: hello.port } : null;
+  const ips = Array.from({ length: n }, (_, i) => (o.guestIp && n === 1 ? o.guestIp : passt && n === 1 ? 'dhcp' : n > 1 || netns ? (n === 1 ? DEFAULT_GUEST_IP : groupGuestIp(i)) : undefined));
+  const stopCounters = o.countersSec ? startCountersView(group.nics, o.countersSec, log, o.json) : null;
+  const runs: GuestRun[] = [];
   const stream = o.streamConsole ?? true;
-  let failure: string | undefined;
-  const onSignal = () => void run?.kill();
+  const failures: (string | undefined)[] = Array.from({ length: n }, () => undefined);
+  const onSignal = () => void Promise.all(runs.map((r) => r.kill()));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
   try {
-    log(`nicsim: booting ${guest.kernelVersion} with QEMU ${qemu.version} (TCG), e1000e.IntMode=${o.intMode ?? 2}`);
-    run = startGuest({
-      qemu, guest, nic: { kind: 'vfio-user', socket }, workDir: work, memMiB: o.memMiB, intMode: o.intMode,
-      guestIp: o.guestIp ?? (hostIp ? DEFAULT_GUEST_IP : undefined), script, interactive: o.shell, extraCmdline: o.extraCmdline,
-      onLine: o.shell ? undefined : (l) => {
-        // Kernel messages start with "[ time]": in quiet mode only the NIC driver's are shown.
-        if (stream || /e1000e|eth0/.test(l) || !l.startsWith('[')) log(`guest: ${l}`);
-      },
-    });
+    log(`nicsim: booting ${n > 1 ? `${n} guests, ` : ''}${guest.kernelVersion} with QEMU ${qemu.version} (TCG), e1000e.IntMode=${o.intMode ?? 2}`);
+    for (let i = 0; i < n; i++) {
+      const peers = n > 1 ? ips.filter((_, j) => j !== i).map((x) => x!) : [];
+      const script = o.shell ? undefined : o.run ?? defaultScript(host, peers);
+      const prefix = n > 1 ? `guest${i}: ` : 'guest: ';
+      runs.push(startGuest({
+        qemu, guest, nic: { kind: 'vfio-user', socket: sockets[i]! }, workDir: work, memMiB: o.memMiB, intMode: o.intMode,
+        guestIp: ips[i], script, interactive: o.shell, extraCmdline: o.extraCmdline, name: n > 1 ? `guest${i}` : undefined,
+        onLine: o.shell ? undefined : (l) => {
+          // Kernel messages start with "[ time]": in quiet mode only the NIC driver's are shown.
+          if (stream || /e1000e|eth0/.test(l) || !l.startsWith('[')) log(logLine(o.json, 'console', `guest${i}`, `${prefix}${l}`, { line: l }));
+        },
+      }));
+    }
     const timeout = (o.timeoutSec ?? 300) * 1000;
     const timer = new Promise<'timeout'>((r) => setTimeout(() => r('timeout'), timeout).unref());
-    const r = await Promise.race([run.exited, timer]);
-    if (r === 'timeout') {
-      failure = `timed out after ${timeout / 1000} s`;
-      await run.kill();
-    } else if (r.code !== 0) {
-      failure = `QEMU exited with ${r.code ?? r.signal}${run.qemuStderr ? `: ${run.qemuStderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`;
-    }
+    await Promise.all(runs.map(async (run, i) => {
+      const r = await Promise.race([run.exited, timer]);
+      if (r === 'timeout') {
+        failures[i] = `timed out after ${timeout / 1000} s`;
+        await run.kill();
+      } else if (r.code !== 0) {
+        failures[i] = `QEMU exited with ${r.code ?? r.signal}${run.qemuStderr ? `: ${run.qemuStderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`;
+      }
+    }));
   } finally {
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
+    stopCounters?.();
   }
-  const lines = run?.lines ?? [];
-  const linkUp = lines.some((l) => /NIC Link is Up 1000 Mbps Full Duplex/.test(l));
-  const exitLine = [...lines].reverse().find((l) => l.startsWith('NICSIM-RUN-EXIT='));
-  const runStatus = exitLine ? Number(exitLine.split('=')[1]) : null;
-  if (!failure && !o.shell) {
-    if (!linkUp) failure = 'the guest driver never reported link up';
-    else if (runStatus === null) failure = 'the guest did not finish its script';
-  }
-  const report = served.report();
+  const outcomes: GuestOutcome[] = runs.map((run, i) => {
+    const lines = run.lines;
+    const linkUp = lines.some((l) => /NIC Link is Up 1000 Mbps Full Duplex/.test(l));
+    const exitLine = [...lines].reverse().find((l) => l.startsWith('NICSIM-RUN-EXIT='));
+    const runStatus = exitLine ? Number(exitLine.split('=')[1]) : null;
+    let failure = failures[i];
+    if (!failure && !o.shell) {
+      if (!linkUp) failure = 'the guest driver never reported link up';
+      else if (runStatus === null) failure = 'the guest did not finish its script';
+    }
+    return { linkUp, runStatus, consoleLines: lines, failure };
+  });
+  const report = group.report();
   log('');
-  for (const l of report) log(l);
-  if (failure) {
+  for (const l of report) log(logLine(o.json, 'report', null, l));
+  outcomes.forEach((g, i) => {
+    if (!g.failure) return;
+    const who = n > 1 ? `guest${i}` : 'guest';
     log('');
-    log(`nicsim: boot FAILED: ${failure}`);
-    log('--- last 40 lines of the guest console ---');
-    for (const l of lines.slice(-40)) log(l);
-    if (run?.qemuStderr) {
+    log(`nicsim: boot FAILED${n > 1 ? ` (${who})` : ''}: ${g.failure}`);
+    log(`--- last 40 lines of the ${who} console ---`);
+    for (const l of g.consoleLines.slice(-40)) log(l);
+    if (runs[i]?.qemuStderr) {
       log('--- QEMU stderr ---');
-      log(run.qemuStderr.trim().split('\n').slice(-20).join('\n'));
+      log(runs[i]!.qemuStderr.trim().split('\n').slice(-20).join('\n'));
     }
     log('--- last 40 server trace records ---');
-    for (const rec of served.ring.tail().slice(-40)) log(formatTrace(rec));
-  }
-  served.stop();
+    for (const rec of group.nics[i]!.ring.tail().slice(-40)) log(formatTrace(rec));
+  });
+  if (hello) log(logLine(o.json, 'report', null, `host loopback hello server: ${hello.connections()} connection(s) from the guest through passt`));
+  hello?.close();
+  group.stop();
   if (!o.keepWorkDir) rmSync(work, { recursive: true, force: true });
-  return { ok: !failure && (o.shell || runStatus === 0), runStatus, linkUp, consoleLines: lines, report, failure };
+  const firstBad = outcomes.find((g) => g.failure || g.runStatus !== 0) ?? outcomes[0]!;
+  const ok = outcomes.every((g) => !g.failure && (o.shell || g.runStatus === 0));
+  return { ok, runStatus: firstBad.runStatus, linkUp: outcomes.every((g) => g.linkUp), consoleLines: outcomes[0]!.consoleLines, report, failure: outcomes.map((g, i) => (g.failure ? (n > 1 ? `guest${i}: ${g.failure}` : g.failure) : null)).filter(Boolean).join('; ') || undefined, guests: outcomes };
+}
+
+/** passt where it is provisioned (no root needed, DHCP for the guest), else a namespace as root, else nowhere. */
+export function defaultBootBackendSpec(o: { guests?: number } = {}): string {
+  if ((o.guests ?? 1) === 1 && passtAvailable()) return 'passt';
+  return process.getuid?.() === 0 ? 'netns' : 'none';
 }

@@ -82,6 +82,12 @@ export class SimNic implements WireEndpoint {
     this.host.port = this.port;
   }
 
+  /** Plugs this NIC into anything that hands out ports (a switch, a backend). */
+  connect(to: { attach(ep: WireEndpoint): WirePort }): void {
+    this.port = to.attach(this);
+    this.host.port = this.port;
+  }
+
   unplug(): void {
     this.port?.detach();
     this.port = null;

@@ -305,6 +305,27 @@ export const ICR_INT_ASSERTED = 0x80000000;
 /** Causes that, under MSI-X, also raise OTHER. */
 export const ICR_OTHER_CAUSES = ICR_LSC | ICR_RXO | ICR_MDAC | ICR_SRPD | ICR_ACK | ICR_MNG;
 
+/** ICR/IMS bits by their datasheet names, low bit first (traces and the counters view). */
+export const ICR_BIT_NAMES: readonly (readonly [number, string])[] = [
+  [ICR_TXDW, 'TXDW'], [ICR_TXQE, 'TXQE'], [ICR_LSC, 'LSC'], [ICR_RXSEQ, 'RXSEQ'], [ICR_RXDMT0, 'RXDMT0'], [ICR_RXO, 'RXO'],
+  [ICR_RXT0, 'RXT0'], [ICR_MDAC, 'MDAC'], [ICR_TXD_LOW, 'TXD_LOW'], [ICR_SRPD, 'SRPD'], [ICR_ACK, 'ACK'], [ICR_MNG, 'MNG'],
+  [ICR_RXQ0, 'RXQ0'], [ICR_RXQ1, 'RXQ1'], [ICR_TXQ0, 'TXQ0'], [ICR_TXQ1, 'TXQ1'], [ICR_OTHER, 'OTHER'], [ICR_INT_ASSERTED, 'INT_ASSERTED'],
+];
+
+/** `RXQ0|OTHER`-style names of the ICR/IMS bits set in `bits` (unnamed bits as hex). */
+export function icrBitNames(bits: number): string {
+  const names: string[] = [];
+  let rest = bits >>> 0;
+  for (const [b, n] of ICR_BIT_NAMES) {
+    if (rest & b) {
+      names.push(n);
+      rest = (rest & ~b) >>> 0;
+    }
+  }
+  if (rest) names.push(`0x${rest.toString(16)}`);
+  return names.length ? names.join('|') : '0';
+}
+
 /** IVAR: 4-bit entries (vector in 2:0, valid bit 3) for RXQ0, RXQ1, TXQ0, TXQ1, OTHER. */
 export const IVAR_VALID = 0x8;
 export const IVAR_TX_INT_EVERY_WB = 0x80000000;

@@ -110,6 +110,8 @@ export class E1000eDevice {
   private constructor(readonly host: DeviceHost, opts: E1000eOptions) {
     this.name = opts.name ?? 'e1000e';
     this.timing = resolveTiming(opts.timing);
+    this.traceDmaRead = host.trace.enabled('e1000e_dma_read');
+    this.traceDmaWrite = host.trace.enabled('e1000e_dma_write');
     this.nvm = buildNvmImage(opts.mac);
     this.pci = new PciFunction(
       e1000ePciConfig(opts.mac),
@@ -216,6 +218,9 @@ export class E1000eDevice {
    * memory re-entrancy guard does.
    */
   private inDma = false;
+  /** Whether the DMA trace points are on (decided once: the trace sink's patterns are fixed). */
+  private traceDmaRead = false;
+  private traceDmaWrite = false;
 
   dmaRead(addr: GuestAddr, dst: Uint8Array): boolean {
     if (!this.pci.busMaster) {
@@ -230,6 +235,7 @@ export class E1000eDevice {
     } finally {
       this.inDma = false;
     }
+    if (this.traceDmaRead) this.host.trace.emit('e1000e_dma_read', { dev: this.name, addr, length: dst.length, ok });
     if (ok) return true;
     this.diag.dmaFaults++;
     this.pci.setStatusBits(0x2000); // received master abort
@@ -249,6 +255,7 @@ export class E1000eDevice {
     } finally {
       this.inDma = false;
     }
+    if (this.traceDmaWrite) this.host.trace.emit('e1000e_dma_write', { dev: this.name, addr, length: src.length, ok });
     if (ok) return true;
     this.diag.dmaFaults++;
     this.pci.setStatusBits(0x2000);

@@ -3,7 +3,7 @@
 import {
   REG, ICR_OTHER_CAUSES, ICR_OTHER, ICR_INT_ASSERTED, ICR_RXQ0, ICR_RXQ1, ICR_TXQ0, ICR_TXQ1,
   CTRL_EXT_IAME, IVAR_VALID, IVAR_RXQ0_SHIFT, IVAR_RXQ1_SHIFT, IVAR_TXQ0_SHIFT, IVAR_TXQ1_SHIFT,
-  IVAR_OTHER_SHIFT,
+  IVAR_OTHER_SHIFT, icrBitNames,
 } from './defs.js';
 import type { EventHandle } from '../host.js';
 import type { E1000eDevice } from './device.js';
@@ -126,7 +126,7 @@ export class InterruptController {
     m[ICR] = (m[ICR]! | cause) >>> 0;
     this.fixAsserted();
     const t = this.dev.host.trace;
-    if (t.enabled('e1000e_irq_raise')) t.emit('e1000e_irq_raise', { dev: this.dev.name, cause, icr: m[ICR], ims: m[IMS] });
+    if (t.enabled('e1000e_irq_raise')) t.emit('e1000e_irq_raise', { dev: this.dev.name, cause: icrBitNames(cause), ICR: icrBitNames(m[ICR]!), IMS: icrBitNames(m[IMS]!) });
     const newly = (m[ICR]! & m[IMS]! & ~old) >>> 0;
     this.deliver(newly, msix);
   }
@@ -245,6 +245,14 @@ export class InterruptController {
     return v * 256;
   }
 
+  /** The ICR causes IVAR routes to MSI-X vector `slot`, by name (for traces). */
+  private vectorCauses(slot: number): string {
+    const ivar = this.dev.mac[IVAR]!;
+    let bits = 0;
+    for (const [bit, shift] of MSIX_CAUSES) if (((ivar >>> shift) & 0xf) === (IVAR_VALID | slot)) bits |= bit;
+    return icrBitNames(bits);
+  }
+
   private fire(slot: number): void {
     if (slot >= MSIX_VECTORS && slot !== LEGACY_SLOT) {
       const t = this.dev.host.trace;
@@ -282,7 +290,7 @@ export class InterruptController {
       return;
     }
     this.counts.msix[slot]!++;
-    if (t.enabled('e1000e_irq_msix')) t.emit('e1000e_irq_msix', { dev: this.dev.name, vector: slot });
+    if (t.enabled('e1000e_irq_msix')) t.emit('e1000e_irq_msix', { dev: this.dev.name, vector: slot, causes: this.vectorCauses(slot), EITR: this.dev.mac[EITR0 + slot]! & 0xffff });
     this.dev.pci.raiseMsix(slot);
   }
 }

@@ -81,7 +81,12 @@ export class RxEngine {
   private wb = new Uint8Array(RX_DESC_SIZE);
   private wbView = new DataView(this.wb.buffer);
 
-  constructor(private readonly dev: E1000eDevice) {}
+  /** Whether e1000e_rx_desc is on (decided once: the trace sink's patterns are fixed). */
+  private readonly traceDesc: boolean;
+
+  constructor(private readonly dev: E1000eDevice) {
+    this.traceDesc = dev.host.trace.enabled('e1000e_rx_desc');
+  }
 
   reset(): void {
     this.fifo = [];
@@ -342,6 +347,7 @@ export class RxEngine {
         this.wb[13] = eop ? (errors >>> 24) & 0xff : 0;
         w.setUint16(14, vlanTag >= 0 ? vlanTag : 0, true);
       }
+      if (this.traceDesc) this.dev.host.trace.emit('e1000e_rx_desc', { dev: this.dev.name, index: h, addr: da, buffer: buf, length: chunk, status: `0x${st.toString(16)}`, eop });
       if (!this.dev.dmaWrite(da, this.wb)) {
         this.diag.ringFetchFaults++;
         this.halted = true;

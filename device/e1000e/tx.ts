@@ -79,7 +79,12 @@ export class TxEngine {
   /** Write-backs in flight (descriptor addresses, interrupt causes) when write-back latency is modeled. */
   private readonly wbEvents = new Set<EventHandle>();
 
-  constructor(private readonly dev: E1000eDevice) {}
+  /** Whether e1000e_tx_desc is on (decided once: the trace sink's patterns are fixed). */
+  private readonly traceDesc: boolean;
+
+  constructor(private readonly dev: E1000eDevice) {
+    this.traceDesc = dev.host.trace.enabled('e1000e_tx_desc');
+  }
 
   reset(): void {
     this.ctx = emptyContext();
@@ -166,6 +171,7 @@ export class TxEngine {
         this.trace('e1000e_tx_dma_fault', { what: 'descriptor', addr: da, index: head });
         break;
       }
+      if (this.traceDesc) this.traceDescriptor(head, da);
       const wb = this.handleDescriptor();
       if (wb || m[IVAR]! & IVAR_TX_INT_EVERY_WB) {
         if (wbDelay > 0) (deferred ??= []).push(addrAdd(da, 12));
@@ -204,6 +210,15 @@ export class TxEngine {
       cause &= ~ICR_TXDW;
     }
     if (cause) this.dev.irq.raise(cause);
+  }
+
+  private traceDescriptor(index: number, addr: GuestAddr): void {
+    const d = this.descView;
+    const lo = d.getUint32(8, true);
+    const kind = !(lo & TXD_CMD_DEXT) ? 'legacy' : (lo & TXD_DTYP_MASK) === TXD_DTYP_C ? 'context' : 'data';
+    const length = kind === 'legacy' ? lo & 0xffff : lo & 0xfffff;
+    const buffer = kind === 'context' ? undefined : d.getUint32(0, true) + d.getUint32(4, true) * 2 ** 32;
+    this.dev.host.trace.emit('e1000e_tx_desc', { dev: this.dev.name, index, addr, kind, buffer, length, cmd: `0x${(lo >>> 24).toString(16)}` });
   }
 
   /** Handles the descriptor in this.desc; returns whether it asks for a status write-back (RS). */

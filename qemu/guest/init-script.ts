@@ -2,7 +2,7 @@
  * The guest's /init (busybox sh). Kernel command line words it understands:
  *   nicsim.driver=e1000e[,virtio_net...]|none   drivers to load (default e1000e)
  *   nicsim.if=eth0                               interface to wait for (default eth0)
- *   nicsim.ip=169.254.10.2/16|none               address for that interface
+ *   nicsim.ip=169.254.10.2/16|dhcp|none          address for that interface (dhcp: busybox udhcpc)
  *   nicsim.linkwait=30                           seconds to wait for carrier
  *   nicsim.intmode=N                             shorthand for e1000e.IntMode=N
  *   <module>.<param>=<value>                     passed to insmod of that module
@@ -88,7 +88,24 @@ if [ "$drivers" != none ]; then
     echo "nicsim-init: no carrier on $ifname at $(uptime_s)s"
     echo NICSIM-LINK-TIMEOUT
   fi
-  if [ -n "$ipaddr" ] && [ "$ipaddr" != none ] && [ -e /sys/class/net/$ifname ]; then
+  if [ "$ipaddr" = dhcp ] && [ -e /sys/class/net/$ifname ]; then
+    cat > /etc/nicsim/udhcpc.sh <<'EOS'
+#!/bin/sh
+case "$1" in
+  deconfig) ip addr flush dev "$interface"; ip link set "$interface" up ;;
+  bound|renew)
+    ip addr flush dev "$interface"
+    ip addr add "$ip/\${mask:-24}" dev "$interface"
+    [ -n "$router" ] && ip route replace default via \${router%% *} dev "$interface"
+    : > /etc/resolv.conf
+    for d in $dns; do echo "nameserver $d" >> /etc/resolv.conf; done
+    echo "nicsim-init: dhcp $interface $ip/\${mask:-24} router \${router:-none} dns \${dns:-none} lease \${lease:-?}s"
+    ;;
+esac
+EOS
+    chmod +x /etc/nicsim/udhcpc.sh
+    udhcpc -i "$ifname" -n -q -t 10 -T 2 -s /etc/nicsim/udhcpc.sh || echo "nicsim-init: dhcp on $ifname failed"
+  elif [ -n "$ipaddr" ] && [ "$ipaddr" != none ] && [ -e /sys/class/net/$ifname ]; then
     ip addr add "$ipaddr" dev "$ifname" && echo "nicsim-init: $ifname $ipaddr"
   fi
 fi

@@ -114,11 +114,11 @@ export function defaultCacheDir(): string {
   return process.env.NICSIM_CACHE || join(homedir(), '.cache', 'nicsim');
 }
 
-function cacheOf(o: ProvisionOptions | undefined): string {
+export function cacheOf(o: ProvisionOptions | undefined): string {
   return o?.cacheDir ?? defaultCacheDir();
 }
 
-function logOf(o: ProvisionOptions | undefined): Log {
+export function logOf(o: ProvisionOptions | undefined): Log {
   return o?.log ?? (() => {});
 }
 
@@ -127,7 +127,7 @@ const SETUP_HINT = 'run `npx nicsim setup` on a machine that reaches deb.debian.
 // ---------------------------------------------------------------------------------------------
 // Stamps, locking, atomic folders
 
-function readStamp<T>(dir: string): T | undefined {
+export function readStamp<T>(dir: string): T | undefined {
   try {
     return JSON.parse(readFileSync(join(dir, 'stamp.json'), 'utf8')) as T;
   } catch {
@@ -145,7 +145,7 @@ function pidAlive(pid: number): boolean {
 }
 
 /** A lock file in the cache folder, so concurrent setups (parallel test files) do not collide. */
-async function withLock<T>(cacheDir: string, name: string, log: Log, fn: () => Promise<T>): Promise<T> {
+export async function withLock<T>(cacheDir: string, name: string, log: Log, fn: () => Promise<T>): Promise<T> {
   mkdirSync(cacheDir, { recursive: true });
   const path = join(cacheDir, `.${name}.lock`);
   let announced = false;
@@ -190,7 +190,7 @@ async function withLock<T>(cacheDir: string, name: string, log: Log, fn: () => P
 }
 
 /** Builds into `<dir>.tmp-<pid>` and renames it over `dir` when `build` succeeds. */
-async function buildAtomically(dir: string, build: (tmp: string) => Promise<void>): Promise<void> {
+export async function buildAtomically(dir: string, build: (tmp: string) => Promise<void>): Promise<void> {
   const tmp = `${dir}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(tmp, { recursive: true });
@@ -204,7 +204,7 @@ async function buildAtomically(dir: string, build: (tmp: string) => Promise<void
   }
 }
 
-function duBytes(p: string): number {
+export function duBytes(p: string): number {
   let total = 0;
   const walk = (q: string): void => {
     const st = lstatSync(q);
@@ -220,7 +220,7 @@ function duBytes(p: string): number {
 }
 
 /** Unpacks .debs into `root` and makes absolute symlinks relative so they stay inside it. */
-async function unpackDebs(debs: string[], root: string, log: Log): Promise<void> {
+export async function unpackDebs(debs: string[], root: string, log: Log): Promise<void> {
   mkdirSync(root, { recursive: true });
   for (const d of debs) await run('dpkg-deb', ['-x', d, root]);
   let fixed = 0;
@@ -271,7 +271,7 @@ function resolveInRoot(root: string, path: string, depth = 0): string {
   return join(root, cur);
 }
 
-function findLoader(root: string): string {
+export function findLoader(root: string): string {
   for (const c of ['usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', 'lib/x86_64-linux-gnu/ld-linux-x86-64.so.2', 'usr/lib64/ld-linux-x86-64.so.2', 'lib64/ld-linux-x86-64.so.2']) {
     const p = resolveInRoot(root, c);
     if (existsSync(p) && statSync(p).isFile()) return p;
@@ -279,13 +279,13 @@ function findLoader(root: string): string {
   throw new Error(`no ld-linux-x86-64.so.2 in ${root}`);
 }
 
-function libDirs(root: string): string[] {
+export function libDirs(root: string): string[] {
   return ['usr/lib/x86_64-linux-gnu', 'lib/x86_64-linux-gnu']
     .map((d) => join(root, d))
     .filter((d, i, a) => existsSync(d) && lstatSync(d).isDirectory() && a.indexOf(d) === i);
 }
 
-async function updateLenient(apt: PrivateApt, log: Log): Promise<void> {
+export async function updateLenient(apt: PrivateApt, log: Log): Promise<void> {
   try {
     await apt.update();
   } catch (e) {
