@@ -12,6 +12,7 @@ import { WallClock } from './wall-clock.js';
 import { EthernetSwitch } from '../wire/switch.js';
 import { PcapCapture } from '../wire/pcap.js';
 import { passtAvailable } from './passt.js';
+import { ensureHostTools } from './host-root.js';
 import { startGuest, type GuestRun } from './guest-run.js';
 import { setup, type ProvisionOptions } from './guest/provision.js';
 import { RingTrace, tracePatternMatcher, formatTrace, type TraceSink, type TraceRecord } from '../device/trace.js';
@@ -430,6 +431,15 @@ export async function boot(o: BootOptions = {}): Promise<BootResult> {
   if (!Number.isInteger(n) || n < 1 || n > 8) throw new Error(`guests: 1..8, not ${n}`);
   if (n > 1 && o.shell) throw new Error('--shell works with one guest');
   const { qemu, guest } = await setup(o);
+  if (o.backend === undefined || o.backend.startsWith('passt')) {
+    // passt (the default backend) and tshark come with the same provisioning step.
+    try {
+      await ensureHostTools(o);
+    } catch (e) {
+      if (o.backend !== undefined) throw e;
+      log(`nicsim: note: passt could not be provisioned (${(e as Error).message}); using another backend`);
+    }
+  }
   const work = mkdtempSync(join(tmpdir(), 'nicsim-boot-'));
   const spec = o.backend ?? defaultBootBackendSpec(o);
   const sockets = Array.from({ length: n }, (_, i) => join(work, n === 1 ? 'vfio-user.sock' : `vfio-user-${i}.sock`));

@@ -67,17 +67,29 @@ export async function passtBackend(spec: string, o: OpenBackendOptions = {}): Pr
       if (Date.now() - t0 > 10_000) throw new Error(`passt made no socket at ${path} within 10 s${output.trim() ? `: ${lastLines(output)}` : ''}`);
       await new Promise((r) => setTimeout(r, 20));
     }
-    const sb = await SocketBackend.open(`stream-connect:unix:${path}`, { log: o.log, trace: o.trace });
+    // The socket file appears at bind(), a moment before passt listens: retry a refused connect.
+    let sb: SocketBackend | null = null;
+    for (;;) {
+      try {
+        sb = await SocketBackend.open(`stream-connect:unix:${path}`, { log: o.log, trace: o.trace });
+        break;
+      } catch (e) {
+        if (exited) throw new Error(`${exited}${output.trim() ? `: ${lastLines(output)}` : ''}`);
+        if (!/ECONNREFUSED|ENOENT/.test((e as Error).message) || Date.now() - t0 > 10_000) throw e;
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    }
+    const backend = sb;
     return {
       description: `passt (pid ${proc.pid}, guest ${PASST_GUEST}/${PASST_PREFIX} by DHCP, gateway ${PASST_GATEWAY} = host loopback)`,
       dhcp: true,
       passt: { guestIp: PASST_GUEST, gateway: PASST_GATEWAY, pid: proc.pid ?? -1 },
-      attach: (ep) => sb.attach(ep),
+      attach: (ep) => backend.attach(ep),
       close: () => {
-        void sb.close();
+        void backend.close();
         kill();
       },
-      stats: () => ({ ...sb.stats }),
+      stats: () => ({ ...backend.stats }),
     };
   } catch (e) {
     kill();

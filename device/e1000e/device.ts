@@ -13,7 +13,7 @@ import { Phy } from './phy.js';
 import { InterruptController } from './interrupts.js';
 import { TxEngine } from './tx.js';
 import { RxEngine } from './rx.js';
-import { Stats, emptyTotals } from './stats.js';
+import { Stats } from './stats.js';
 import { PciFunction, type PciFunctionConfig } from '../pci/index.js';
 import type { DeviceHost, EventHandle } from '../host.js';
 import type { GuestAddr } from '../types.js';
@@ -164,7 +164,6 @@ export class E1000eDevice {
 
   private powerOnReset(): void {
     this.pci.reset();
-    this.stats.totals = emptyTotals();
     for (const d of REGISTERS) this.mac[W(d.offset)] = d.reset;
     this.softReset(true);
   }

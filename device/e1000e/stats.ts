@@ -19,7 +19,9 @@ function bucket(lenWithFcs: number): number {
 
 /**
  * Running totals that reads do not clear: what the host side (counters view, end-of-boot
- * report) sees while the guest driver keeps reading-and-clearing the registers.
+ * report, pcap cross-checks) sees while the guest driver keeps reading-and-clearing the
+ * registers. They count from the device's creation: resets (a client going away, a guest
+ * reboot) clear the registers, not these.
  */
 export interface StatTotals {
   rxPackets: number;

@@ -4,12 +4,14 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { setup } from '../../qemu/guest/provision.js';
 import { hostPingArgv } from '../../qemu/host-tools.js';
+import { ensureHostTools, type HostTools } from '../../qemu/host-root.js';
 
-export async function provisioned(): Promise<Awaited<ReturnType<typeof setup>>> {
+export async function provisioned(): Promise<Awaited<ReturnType<typeof setup>> & { hostTools: HostTools }> {
   try {
-    return await setup({ log: () => {} });
+    const r = await setup({ log: () => {} });
+    return { ...r, hostTools: await ensureHostTools({ log: () => {} }) };
   } catch (e) {
-    throw new Error(`guest tests need QEMU and a guest image: run \`npx nicsim setup\` (${e instanceof Error ? e.message : String(e)})`);
+    throw new Error(`guest tests need QEMU, a guest image, passt and tshark: run \`npx nicsim setup\` (${e instanceof Error ? e.message : String(e)})`);
   }
 }
 

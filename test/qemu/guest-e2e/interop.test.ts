@@ -34,7 +34,7 @@ socat -u TCP-LISTEN:6001,reuseaddr CREATE:/tmp/in
 echo "MODEL-IN $(wc -c < /tmp/in) $(sha256sum /tmp/in | cut -d' ' -f1)"
 dd if=/dev/urandom of=/tmp/out bs=1M count=16 2>/dev/null
 echo "MODEL-OUT $(wc -c < /tmp/out) $(sha256sum /tmp/out | cut -d' ' -f1)"
-socat -u TCP-LISTEN:6002,reuseaddr EXEC:'cat /tmp/out'
+socat -u FILE:/tmp/out TCP-LISTEN:6002,reuseaddr
 ip -s link show eth0 | sed 's/^/IPS /'
 `;
 const peerScript = `export NO_COLOR=1
@@ -55,7 +55,7 @@ function field(lines: string[], tag: string): string[] {
 }
 
 async function runPair(backend: string, peerNetdev: string, peerDevice: 'qemu-e1000e' | 'virtio-net', name: string): Promise<{ served: ServedNic; model: GuestRun; peer: GuestRun }> {
-  const served = await ServedNic.start({ socket: join(work, `${name}.sock`), backend, name });
+  const served = await ServedNic.start({ socket: join(work, `${name}-vfio-user.sock`), backend, name });
   const model = startGuest({ qemu: env.qemu, guest: env.guest, nic: { kind: 'vfio-user', socket: served.o.socket }, workDir: work, guestIp: `${MODEL_IP}/16`, script: modelScript, name: `${name}-model` });
   const peer = startGuest({
     qemu: env.qemu, guest: env.guest, nic: { kind: peerDevice, netdev: ['-netdev', peerNetdev], mac: '52:54:00:12:34:02' }, workDir: work,
