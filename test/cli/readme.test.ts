@@ -53,7 +53,17 @@ describe('README', () => {
           const { lines, code } = await runInProcess(args);
           expect(code, lines.slice(-60).join('\n')).toBe(0);
           expect(lines.some((l) => l.includes('NIC Link is Up 1000 Mbps Full Duplex'))).toBe(true);
-          expect(lines.some((l) => l.startsWith('device counters:'))).toBe(true);
+          expect(lines.some((l) => /^(nic\d+: )?device counters:/.test(l))).toBe(true);
+          if (args.includes('--pcap')) expect(existsSync(args[args.indexOf('--pcap') + 1]!)).toBe(true);
+          if (args.includes('--trace')) expect(lines.some((l) => l.startsWith('trace '))).toBe(true);
+          if (args.includes('--counters')) expect(lines.some((l) => l.startsWith('counters nic0:'))).toBe(true);
+          if (args.includes('--guests')) expect(lines.some((l) => l.startsWith('switch:'))).toBe(true);
+          return;
+        }
+        case 'trace-points': {
+          const { lines, code } = await runInProcess(args);
+          expect(code).toBe(0);
+          expect(lines.some((l) => l.startsWith('e1000e_irq_msix '))).toBe(true);
           return;
         }
         case 'pair': {
