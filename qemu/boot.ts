@@ -17,6 +17,7 @@ import { startGuest, type GuestRun } from './guest-run.js';
 import { setup, type ProvisionOptions } from './guest/provision.js';
 import { RingTrace, tracePatternMatcher, formatTrace, type TraceSink, type TraceRecord } from '../device/trace.js';
 import type { TimingParams } from '../device/sim/timing.js';
+import type { StatTotals } from '../device/e1000e/stats.js';
 import type { WireEndpoint, WirePort } from '../wire/wire.js';
 
 /** Trace points always kept in the ring shown after a failed boot. */
@@ -171,13 +172,8 @@ export class ServedNic {
   }
 }
 
-export interface NicCounters {
-  rxPackets: number;
-  rxOctets: number;
-  txPackets: number;
-  txOctets: number;
-  rxMissed: number;
-  rxNoBuffers: number;
+/** What the counters view samples: the device's running totals and interrupt counts. */
+export interface NicCounters extends Pick<StatTotals, 'rxPackets' | 'rxOctets' | 'txPackets' | 'txOctets' | 'rxMissed' | 'rxNoBuffers'> {
   /** MSI-X messages per vector. */
   irqs: number[];
   intx: number;

@@ -16,7 +16,7 @@ import type { WireEndpoint, WirePort, LinkWire } from '../wire/wire.js';
  * The DeviceHost of a device that sits on a machine's simulated PCI bus: DMA goes to that
  * machine's RAM (bounds-checked there), interrupts become MSI writes or INTx levels on its bus.
  */
-class BusHost implements DeviceHost {
+export class BusHost implements DeviceHost {
   pdev: PciDev | null = null;
   port: WirePort | null = null;
   /** Frames the device put on a wire that was not plugged. */

@@ -1,19 +1,17 @@
 // In-process driver fuzzing: two machines on a wire, our e1000e on both, one 82574L turned hostile by a FaultLayer.
 
-import { Testbed, type Machine } from '../../testbed/testbed.js';
+import { Testbed, BusHost, type Machine } from '../../testbed/testbed.js';
 import { E1000eDevice } from '../../device/e1000e/device.js';
-import type { DeviceHost, EventHandle } from '../../device/host.js';
+import type { EventHandle } from '../../device/host.js';
 import { NULL_TRACE, type TraceSink } from '../../device/trace.js';
 import type { GuestAddr } from '../../device/types.js';
-import type { EventQueue } from '../../device/sim/event-queue.js';
 import { mulberry32 } from '../../device/sim/rng.js';
-import type { Kernel } from '../../kernel-glue/kernel.js';
 import type { PciDev, PciDeviceBackend } from '../../kernel-glue/pci.js';
 import { accountingLeaks } from '../../kernel-glue/accounting.js';
 import { dev_open, dev_close, netif_carrier_ok, netif_queue_stopped, xmitFrame, type NetDevice } from '../../kernel-glue/netdev.js';
 import type { SkBuff } from '../../kernel-glue/skbuff.js';
 import { adapterOf } from '../../driver/netdev.js';
-import { createPair, type WireEndpoint, type WirePort } from '../../wire/wire.js';
+import { createPair, type WireEndpoint } from '../../wire/wire.js';
 import { FaultLayer, type FaultLower } from './faults.js';
 import { FaultKind, type Scenario } from './scenario.js';
 
@@ -44,54 +42,32 @@ export interface DriverRunResult {
   dmesg?: string[];
 }
 
-/** The DeviceHost of a NIC on a machine's bus (as testbed's BusHost), with a fault layer in front of it. */
-class FuzzHost implements DeviceHost {
-  pdev: PciDev | null = null;
-  port: WirePort | null = null;
+/** The DeviceHost of a NIC on a machine's bus (testbed's BusHost), with a fault layer in front of what the device does. */
+class FuzzHost extends BusHost {
   layer: FaultLayer | null = null;
-  constructor(
-    private readonly kernel: Kernel,
-    private readonly queue: EventQueue,
-    readonly trace: TraceSink,
-  ) {}
   rawDmaWrite(addr: GuestAddr, src: Uint8Array): boolean {
-    return this.kernel.ram.write(addr, src);
+    return super.dmaWrite(addr, src);
   }
   rawMsi(addr: GuestAddr, data: number): void {
-    this.kernel.msiWrite(addr, data);
+    super.signalMsi(0, addr, data);
   }
   rawIntx(asserted: boolean): void {
-    if (this.pdev) this.kernel.pciBus.setIntx(this.pdev, asserted);
+    super.setIntx(asserted);
   }
-  dmaRead(addr: GuestAddr, dst: Uint8Array): boolean {
-    return this.kernel.ram.read(addr, dst);
-  }
-  dmaWrite(addr: GuestAddr, src: Uint8Array): boolean {
+  override dmaWrite(addr: GuestAddr, src: Uint8Array): boolean {
     return this.layer ? this.layer.dmaWrite(addr, src) : this.rawDmaWrite(addr, src);
   }
-  signalMsix(vector: number, addr: GuestAddr, data: number): void {
+  override signalMsix(vector: number, addr: GuestAddr, data: number): void {
     if (this.layer) this.layer.signalMsix(vector, addr, data);
     else this.rawMsi(addr, data);
   }
-  signalMsi(vector: number, addr: GuestAddr, data: number): void {
+  override signalMsi(vector: number, addr: GuestAddr, data: number): void {
     if (this.layer) this.layer.signalMsi(vector, addr, data);
     else this.rawMsi(addr, data);
   }
-  setIntx(asserted: boolean): void {
+  override setIntx(asserted: boolean): void {
     if (this.layer) this.layer.setIntx(asserted);
     else this.rawIntx(asserted);
-  }
-  sendFrame(frame: Uint8Array): void {
-    this.port?.send(frame);
-  }
-  now(): number {
-    return this.queue.now();
-  }
-  schedule(delayNs: number, cb: () => void, priority?: number): EventHandle {
-    return this.queue.schedule(delayNs, cb, priority);
-  }
-  cancel(h: EventHandle): void {
-    this.queue.cancel(h);
   }
 }
 
