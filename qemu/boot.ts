@@ -48,7 +48,7 @@ export interface ServeOptions {
 /** One log record, rendered as text or as a JSON line. */
 export function logLine(json: boolean | undefined, type: string, nic: string | null, text: string, fields: Record<string, unknown> = {}): string {
   if (!json) return text;
-  return JSON.stringify({ time: new Date().toISOString(), type, ...(nic ? { nic } : {}), ...fields, ...(type === 'log' ? { msg: text } : {}) }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
+  return JSON.stringify({ time: new Date().toISOString(), type, ...(nic ? { nic } : {}), ...fields, ...(text ? { msg: text } : {}) }, (_k, v: unknown) => (typeof v === 'bigint' ? v.toString() : v));
 }
 
 /** A NIC model served on a vfio-user socket and plugged into a backend. */
@@ -475,7 +475,7 @@ export async function boot(o: BootOptions = {}): Promise<BootResult> {
         guestIp: ips[i], script, interactive: o.shell, extraCmdline: o.extraCmdline, name: n > 1 ? `guest${i}` : undefined,
         onLine: o.shell ? undefined : (l) => {
           // Kernel messages start with "[ time]": in quiet mode only the NIC driver's are shown.
-          if (stream || /e1000e|eth0/.test(l) || !l.startsWith('[')) log(logLine(o.json, 'console', `guest${i}`, `${prefix}${l}`, { line: l }));
+          if (stream || /e1000e|eth0/.test(l) || !l.startsWith('[')) log(logLine(o.json, 'console', `guest${i}`, o.json ? '' : `${prefix}${l}`, { line: l }));
         },
       }));
     }

@@ -38,4 +38,38 @@ describe('nicsim serve', () => {
       rmSync(dir, { recursive: true, force: true });
     });
   }
+
+  it('serves several NICs from one process on the built-in switch, with JSON log lines, a counters view and a capture', async () => {
+    if (!existsSync(CLI)) throw new Error('dist/ is missing: run `npm ci` (or `npm run build`)');
+    const dir = mkdtempSync(join(tmpdir(), 'nicsim-serve-'));
+    const socks = [join(dir, 'a.sock'), join(dir, 'b.sock')];
+    const pcap = join(dir, 'a.pcap');
+    const p = spawn(process.execPath, [CLI, 'serve', '--nic', `socket=${socks[0]},name=a,pcap=${pcap}`, '--nic', `socket=${socks[1]},mac=52:54:00:aa:bb:02,name=b`, '--backend', 'none', '--switch-latency', '2000', '--json', '--counters', '1'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    p.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    p.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | null>((r) => p.on('exit', (code) => r(code)));
+    const t0 = Date.now();
+    while (!socks.every((s) => existsSync(s)) || !/"type":"counters"/.test(out)) {
+      if (Date.now() - t0 > 15_000) throw new Error(`not serving: ${out}`);
+      await new Promise((r) => setTimeout(r, 20));
+    }
+    for (const s of socks) {
+      const c = VfioUserClient.connect(requireNative(), s);
+      expect((await c.request(C.versionReq())).header.error).toBe(0);
+      c.close();
+    }
+    p.kill('SIGTERM');
+    expect(await exited).toBe(0);
+    const recs = out.trim().split('\n').map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(recs.some((r) => r['type'] === 'log' && /built-in switch, 2 NIC\(s\), 2 us port to port/.test(String(r['msg'])))).toBe(true);
+    expect(recs.some((r) => r['type'] === 'log' && r['nic'] === 'b' && /52:54:00:aa:bb:02/.test(String(r['msg'])))).toBe(true);
+    const counters = recs.filter((r) => r['type'] === 'counters');
+    expect(new Set(counters.map((r) => r['nic']))).toEqual(new Set(['a', 'b']));
+    expect(counters[0]).toMatchObject({ rxPps: 0, txPps: 0, rxMissed: 0 });
+    expect(recs.some((r) => r['type'] === 'report' && /^switch: /.test(String(r['msg'])))).toBe(true);
+    expect(recs.some((r) => r['type'] === 'report' && /capture .*a\.pcap: 0 frames/.test(String(r['msg'])))).toBe(true);
+    expect(existsSync(pcap)).toBe(true);
+    rmSync(dir, { recursive: true, force: true });
+  });
 });
