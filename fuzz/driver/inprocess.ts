@@ -22,6 +22,8 @@ const ETHERTYPE = 0x88b5;
 const SETTLE_NS = 12e9;
 const SETTLE_GAP_NS = 100e6;
 const EVENT_BOUND = 4_000_000;
+/** Registers the driver configures the same way on both NICs of a pair (not addresses, not interrupt state). */
+const CONFIG_REGS = ['CTRL', 'CTRL_EXT', 'RCTL', 'TCTL', 'TIPG', 'RFCTL', 'RXCSUM', 'RXDCTL0', 'TXDCTL0', 'RDLEN0', 'TDLEN0', 'IVAR', 'EIAC', 'MRQC'];
 /** Frames a sender lets wait in the qdisc before it holds back (unless the scenario floods). */
 const BACKLOG = 512;
 
@@ -296,7 +298,14 @@ export function runScenario(s: Scenario, seed: number, opts: { trace?: TraceSink
       // unless the driver stopped watching altogether (its watchdog no longer armed).
       const watchdogDead = !adapterOf(faultyNd).down && adapterOf(faultyNd).watchdogTimer.handle === null;
       const lostConfig = hostile.lostWrites > 0 && !watchdogDead;
-      const unrecoverable = intxDead || rxDesync || lostConfig;
+      // Garbage register reads feed the driver's read-modify-writes (CTRL, RCTL, TCTL, RFCTL...),
+      // which store garbage in the device, and nothing rereads them: the same as lost writes
+      // when the faulty NIC's configuration now differs from the good one's (same driver, same
+      // parameters), again unless the watchdog stopped.
+      const goodNic = faultyA ? nb : na;
+      const diverged = CONFIG_REGS.filter((r) => (faultyA ? na : nb).device.peek(r) !== goodNic.device.peek(r));
+      const corruptConfig = hostile.has(FaultKind.RegGarbage) && diverged.length > 0 && !watchdogDead;
+      const unrecoverable = intxDead || rxDesync || lostConfig || corruptConfig;
       const a = adapterOf(faultyNd);
       const d = (faultyA ? na : nb).device;
       const state = `faulty ${faultyA ? 'A' : 'B'}: down=${a.down} carrier=${netif_carrier_ok(faultyNd)} queueStopped=${netif_queue_stopped(faultyNd)} ` +
@@ -305,7 +314,7 @@ export function runScenario(s: Scenario, seed: number, opts: { trace?: TraceSink
         `IMS=0x${d.peek('IMS').toString(16)} qdisc=${faultyNd.qdisc.length} txScheduled=${faultyNd.txScheduled} watchdogArmed=${a.watchdogTimer.handle !== null} resets=${a.sw.resets} txHangs=${a.sw.txHangs} txTimeouts=${a.sw.txTimeouts}`;
       const msg = `after the faults stopped and ${(2 * SETTLE_NS) / 1e9} s of settling, A->B delivered ${ab}/16 and B->A ${ba}/16 (${state})`;
       if (unrecoverable) {
-        note(intxDead ? 'stallAfterIntxDisabled' : rxDesync ? 'rxStallAfterRingDesync' : 'stallAfterLostWrites');
+        note(intxDead ? 'stallAfterIntxDisabled' : rxDesync ? 'rxStallAfterRingDesync' : lostConfig ? 'stallAfterLostWrites' : 'stallAfterGarbageConfig');
       } else {
         const dir = intoFaulty < 16 && outOfFaulty < 16 ? 'both' : intoFaulty < 16 ? 'into-faulty' : 'out-of-faulty';
         const sig = `stuck-queue:${dir}:down=${a.down}:carrier=${netif_carrier_ok(faultyNd)}:stopped=${netif_queue_stopped(faultyNd)}:watchdog=${a.watchdogTimer.handle !== null}:qdisc=${faultyNd.qdisc.length > 0}`;
