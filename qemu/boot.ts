@@ -378,11 +378,22 @@ echo "host loopback via passt ($gw:${h.port}) said: $r"
 ping -c 3 -W 2 ${p.split('/')[0]} || st=1
 `)
     .join('');
+  // With peers, nobody powers off while another is still pinging it: each tells every peer
+  // when its own pings are done (a TCP connect to port 7777) and waits to hear that from all.
+  const barrierStart = peers.length
+    ? `( k=0; while [ $k -lt ${peers.length} ]; do socat -u TCP-LISTEN:7777,reuseaddr - >/dev/null 2>&1; k=$((k+1)); done; touch /tmp/peers-done ) &
+`
+    : '';
+  const barrierEnd = peers
+    .map((p) => `j=0; until echo done | socat -u - TCP:${p.split('/')[0]}:7777 2>/dev/null; do j=$((j+1)); [ $j -ge 90 ] && break; sleep 1; done
+`)
+    .join('') + (peers.length ? `j=0; until [ -f /tmp/peers-done ]; do j=$((j+1)); [ $j -ge 90 ] && break; sleep 1; done
+` : '');
   return `st=0
 export NO_COLOR=1
-ethtool eth0 | grep -E 'Speed|Duplex|Link detected'
+${barrierStart}ethtool eth0 | grep -E 'Speed|Duplex|Link detected'
 ip addr show eth0
-${ping}${peerPings}ip -s link show eth0
+${ping}${peerPings}${barrierEnd}ip -s link show eth0
 grep eth0 /proc/interrupts
 exit $st
 `;
