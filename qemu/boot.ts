@@ -15,7 +15,7 @@ import { passtAvailable } from './passt.js';
 import { ensureHostTools } from './host-root.js';
 import { startGuest, type GuestRun } from './guest-run.js';
 import { setup, type ProvisionOptions } from './guest/provision.js';
-import { RingTrace, tracePatternMatcher, formatTrace, type TraceSink, type TraceRecord } from '../device/trace.js';
+import { RingTrace, NULL_TRACE, tracePatternMatcher, formatTrace, type TraceSink, type TraceRecord } from '../device/trace.js';
 import type { TimingParams } from '../device/sim/timing.js';
 import type { StatTotals } from '../device/e1000e/stats.js';
 import type { WireEndpoint, WirePort } from '../wire/wire.js';
@@ -45,6 +45,17 @@ export interface ServeOptions {
   sys?: NativeSys;
 }
 
+/** A trace sink that forwards to one chosen later (a backend opened before its NIC's sink exists). */
+export class ForwardingTrace implements TraceSink {
+  target: TraceSink = NULL_TRACE;
+  enabled(point: string): boolean {
+    return this.target.enabled(point);
+  }
+  emit(point: string, fields: Record<string, unknown>): void {
+    this.target.emit(point, fields);
+  }
+}
+
 /** One log record, rendered as text or as a JSON line. */
 export function logLine(json: boolean | undefined, type: string, nic: string | null, text: string, fields: Record<string, unknown> = {}): string {
   if (!json) return text;
@@ -68,9 +79,12 @@ export class ServedNic {
   /** Like the constructor, but also opens backends that need to wait (sockets, passt). */
   static async start(o: ServeOptions): Promise<ServedNic> {
     if (typeof o.backend === 'string' || o.backend === undefined) {
-      const backend = await openBackend(o.backend ?? defaultBackendSpec(), o.sys ?? requireNative(), { log: o.log, workDir: dirname(o.socket) });
+      // The backend's trace points (wire_*) go to this NIC's sink, which the constructor makes.
+      const trace = new ForwardingTrace();
+      const log = o.log ? (l: string) => o.log!(logLine(o.json, 'log', o.name ?? 'nic0', l)) : undefined;
+      const backend = await openBackend(o.backend ?? defaultBackendSpec(), o.sys ?? requireNative(), { log, workDir: dirname(o.socket), trace });
       try {
-        return new ServedNic({ ...o, backend }, true);
+        return new ServedNic({ ...o, backend }, true, trace);
       } catch (e) {
         backend.close();
         throw e;
@@ -79,7 +93,7 @@ export class ServedNic {
     return new ServedNic(o);
   }
 
-  constructor(readonly o: ServeOptions, ownsBackend?: boolean) {
+  constructor(readonly o: ServeOptions, ownsBackend?: boolean, backendTrace?: ForwardingTrace) {
     this.sys = o.sys ?? requireNative();
     this.name = o.name ?? 'nic0';
     const name = this.name;
@@ -106,6 +120,7 @@ export class ServedNic {
         }
       },
     };
+    if (backendTrace) backendTrace.target = sink;
     this.dev = new VfioUserDevice({ mac: o.mac ?? DEFAULT_MAC, io: nativeSessionIo(this.sys), trace: sink, timing: o.timing, name });
     clock = () => this.dev.clock.now();
     this.ownsBackend = ownsBackend ?? typeof o.backend !== 'object';
