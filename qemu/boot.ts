@@ -452,6 +452,7 @@ export async function boot(o: BootOptions = {}): Promise<BootResult> {
   const n = o.guests ?? 1;
   if (!Number.isInteger(n) || n < 1 || n > 8) throw new Error(`guests: 1..8, not ${n}`);
   if (n > 1 && o.shell) throw new Error('--shell works with one guest');
+  if (n > 1 && o.backend?.startsWith('passt')) throw new Error('passt serves one guest (one address by DHCP): with --guests, use netns, tap:NAME, a socket backend or none as the switch\'s uplink');
   const { qemu, guest } = await setup(o);
   if (o.backend === undefined || o.backend.startsWith('passt')) {
     // passt (the default backend) and tshark come with the same provisioning step.
