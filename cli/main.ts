@@ -135,7 +135,7 @@ export function buildProgram(out: (l: string) => void = console.log): Command {
         nics, uplink: opts.socket ? undefined : opts.backend, switchLatencyNs: opts.switchLatency,
         trace: opts.trace, timing, log: out, json: opts.json, pcapMaxBytes: opts.pcapMax * 1024 * 1024,
       });
-      const stopCounters = opts.counters ? startCountersView(group.nics, opts.counters, out, opts.json) : null;
+      const stopCounters = opts.counters ? startCountersView(group.nics, opts.counters, out, opts.json, group.switch) : null;
       await new Promise<void>((resolve) => {
         const stop = (sig: string) => {
           out(logLine(opts.json, 'log', null, `nicsim: ${sig}, shutting down`));

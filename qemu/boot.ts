@@ -201,8 +201,9 @@ export interface NicCounters extends Pick<StatTotals, 'rxPackets' | 'rxOctets' |
  * The counters view: every `periodSec`, one line per NIC with packet and bit rates each way,
  * interrupts per second by vector, drops and vfio-user messages over the last period.
  */
-export function startCountersView(nics: ServedNic[], periodSec: number, log: (l: string) => void, json = false): () => void {
+export function startCountersView(nics: ServedNic[], periodSec: number, log: (l: string) => void, json = false, sw: EthernetSwitch | null = null): () => void {
   let prev = nics.map((n) => n.counters());
+  let prevSw = sw ? { ...sw.stats } : null;
   let t = performance.now();
   const timer = setInterval(() => {
     const now = performance.now();
@@ -228,6 +229,17 @@ export function startCountersView(nics: ServedNic[], periodSec: number, log: (l:
         `irq/s msix ${fields.irqPerSec.join('/')} msi ${fields.msiPerSec} intx ${fields.intxPerSec} | missed ${fields.rxMissed} no-buf ${fields.rxNoBuffers} | vfio-user ${fields.msgPerSec} msg/s | total rx ${b.rxPackets} tx ${b.txPackets}`);
     });
     prev = cur;
+    if (sw && prevSw) {
+      // The switch: frames per second forwarded to one port and flooded to all, per port totals.
+      const st = sw.stats;
+      const fields = {
+        forwardedPerSec: Math.round((st.forwarded - prevSw.forwarded) / dt), floodedPerSec: Math.round((st.flooded - prevSw.flooded) / dt),
+        learned: st.learned, ports: sw.portList().map((p) => ({ name: p.name, tx: p.stats.txFrames, rx: p.stats.rxFrames })),
+      };
+      log(json ? logLine(true, 'counters', 'switch', '', fields) :
+        `counters switch: forwarded ${fields.forwardedPerSec}/s flooded ${fields.floodedPerSec}/s learned ${fields.learned} | ${fields.ports.map((p) => `${p.name} tx ${p.tx} rx ${p.rx}`).join(', ')}`);
+      prevSw = { ...st };
+    }
   }, periodSec * 1000);
   timer.unref();
   return () => clearInterval(timer);
@@ -484,7 +496,7 @@ export async function boot(o: BootOptions = {}): Promise<BootResult> {
   const hello = passt && !o.shell && o.run === undefined ? await helloServer() : null;
   const host: HostSide = netns ? { kind: 'ip', ip: netns.hostIp } : hello ? { kind: 'gateway', port: hello.port } : null;
   const ips = Array.from({ length: n }, (_, i) => (o.guestIp && n === 1 ? o.guestIp : passt && n === 1 ? 'dhcp' : n > 1 || netns ? (n === 1 ? DEFAULT_GUEST_IP : groupGuestIp(i)) : undefined));
-  const stopCounters = o.countersSec ? startCountersView(group.nics, o.countersSec, log, o.json) : null;
+  const stopCounters = o.countersSec ? startCountersView(group.nics, o.countersSec, log, o.json, group.switch) : null;
   const runs: GuestRun[] = [];
   const stream = o.streamConsole ?? true;
   const failures: (string | undefined)[] = Array.from({ length: n }, () => undefined);

@@ -65,8 +65,9 @@ describe('nicsim serve', () => {
     expect(recs.some((r) => r['type'] === 'log' && /built-in switch, 2 NIC\(s\), 2 us port to port/.test(String(r['msg'])))).toBe(true);
     expect(recs.some((r) => r['type'] === 'log' && r['nic'] === 'b' && /52:54:00:aa:bb:02/.test(String(r['msg'])))).toBe(true);
     const counters = recs.filter((r) => r['type'] === 'counters');
-    expect(new Set(counters.map((r) => r['nic']))).toEqual(new Set(['a', 'b']));
-    expect(counters[0]).toMatchObject({ rxPps: 0, txPps: 0, rxMissed: 0 });
+    expect(new Set(counters.map((r) => r['nic']))).toEqual(new Set(['a', 'b', 'switch']));
+    expect(counters.find((r) => r['nic'] === 'switch')).toMatchObject({ forwardedPerSec: 0, ports: [{ name: 'a' }, { name: 'b' }] });
+    expect(counters.find((r) => r['nic'] === 'a')).toMatchObject({ rxPps: 0, txPps: 0, rxMissed: 0 });
     expect(recs.some((r) => r['type'] === 'report' && /^switch: /.test(String(r['msg'])))).toBe(true);
     expect(recs.some((r) => r['type'] === 'report' && /capture .*a\.pcap: 0 frames/.test(String(r['msg'])))).toBe(true);
     expect(existsSync(pcap)).toBe(true);
