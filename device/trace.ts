@@ -19,6 +19,17 @@ export const NULL_TRACE: TraceSink = {
   emit: () => {},
 };
 
+/** A trace sink that forwards to one chosen later (a backend opened before its NIC's sink exists). */
+export class ForwardingTrace implements TraceSink {
+  target: TraceSink = NULL_TRACE;
+  enabled(point: string): boolean {
+    return this.target.enabled(point);
+  }
+  emit(point: string, fields: Record<string, unknown>): void {
+    this.target.emit(point, fields);
+  }
+}
+
 /** Converts a pattern list like `e1000e_tx_*,pci_*` to a matcher. `*` matches any run of characters. */
 export function tracePatternMatcher(patterns: string): (point: string) => boolean {
   const parts = patterns

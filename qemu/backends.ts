@@ -23,8 +23,6 @@ export interface Backend {
   readonly netns?: { name: string; ifname: string; hostIp: string };
   /** The far side hands out addresses by DHCP (passt): the guest should ask. */
   readonly dhcp?: boolean;
-  /** For passt: what it hands out, and the address that stands for the host's loopback. */
-  readonly passt?: { guestIp: string; gateway: string; pid: number };
   stats(): Record<string, number>;
 }
 

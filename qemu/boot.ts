@@ -15,7 +15,7 @@ import { passtAvailable } from './passt.js';
 import { ensureHostTools } from './host-root.js';
 import { startGuest, type GuestRun } from './guest-run.js';
 import { setup, type ProvisionOptions } from './guest/provision.js';
-import { RingTrace, NULL_TRACE, tracePatternMatcher, formatTrace, type TraceSink, type TraceRecord } from '../device/trace.js';
+import { RingTrace, ForwardingTrace, tracePatternMatcher, formatTrace, type TraceSink, type TraceRecord } from '../device/trace.js';
 import type { TimingParams } from '../device/sim/timing.js';
 import type { StatTotals } from '../device/e1000e/stats.js';
 import type { WireEndpoint, WirePort } from '../wire/wire.js';
@@ -43,17 +43,6 @@ export interface ServeOptions {
   json?: boolean;
   log?: (line: string) => void;
   sys?: NativeSys;
-}
-
-/** A trace sink that forwards to one chosen later (a backend opened before its NIC's sink exists). */
-export class ForwardingTrace implements TraceSink {
-  target: TraceSink = NULL_TRACE;
-  enabled(point: string): boolean {
-    return this.target.enabled(point);
-  }
-  emit(point: string, fields: Record<string, unknown>): void {
-    this.target.emit(point, fields);
-  }
 }
 
 /** One log record, rendered as text or as a JSON line. */

@@ -1,7 +1,7 @@
 // passt as a backend: user-mode networking (no root) over QEMU's stream protocol on a UNIX socket.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SocketBackend } from '../wire/socket.js';
@@ -61,13 +61,8 @@ export async function passtBackend(spec: string, o: OpenBackendOptions = {}): Pr
     rmSync(path, { force: true });
   };
   try {
+    // Until passt has bound and listens, connecting fails with ENOENT, then ECONNREFUSED: retry.
     const t0 = Date.now();
-    while (!existsSync(path)) {
-      if (exited) throw new Error(`${exited}${output.trim() ? `: ${lastLines(output)}` : ''}`);
-      if (Date.now() - t0 > 10_000) throw new Error(`passt made no socket at ${path} within 10 s${output.trim() ? `: ${lastLines(output)}` : ''}`);
-      await new Promise((r) => setTimeout(r, 20));
-    }
-    // The socket file appears at bind(), a moment before passt listens: retry a refused connect.
     let sb: SocketBackend | null = null;
     for (;;) {
       try {
@@ -75,7 +70,8 @@ export async function passtBackend(spec: string, o: OpenBackendOptions = {}): Pr
         break;
       } catch (e) {
         if (exited) throw new Error(`${exited}${output.trim() ? `: ${lastLines(output)}` : ''}`);
-        if (!/ECONNREFUSED|ENOENT/.test((e as Error).message) || Date.now() - t0 > 10_000) throw e;
+        if (!/ECONNREFUSED|ENOENT/.test((e as Error).message)) throw e;
+        if (Date.now() - t0 > 10_000) throw new Error(`passt took no connection on ${path} within 10 s${output.trim() ? `: ${lastLines(output)}` : ''}`);
         await new Promise((r) => setTimeout(r, 20));
       }
     }
@@ -83,7 +79,6 @@ export async function passtBackend(spec: string, o: OpenBackendOptions = {}): Pr
     return {
       description: `passt (pid ${proc.pid}, guest ${PASST_GUEST}/${PASST_PREFIX} by DHCP, gateway ${PASST_GATEWAY} = host loopback)`,
       dhcp: true,
-      passt: { guestIp: PASST_GUEST, gateway: PASST_GATEWAY, pid: proc.pid ?? -1 },
       attach: (ep) => backend.attach(ep),
       close: () => {
         void backend.close();

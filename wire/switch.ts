@@ -132,12 +132,12 @@ export class EthernetSwitch {
           return;
         }
         this.stats.forwarded++;
-        this.send(from, e.port, frame);
+        this.send(e.port, frame);
         return;
       }
     }
     this.stats.flooded++;
-    for (const p of this.ports) if (p && p !== from) this.send(from, p, frame);
+    for (const p of this.ports) if (p && p !== from) this.send(p, frame);
   }
 
   private learn(src: number, port: SwitchPort, now: number): void {
@@ -156,7 +156,7 @@ export class EthernetSwitch {
     this.stats.learned++;
   }
 
-  private send(from: SwitchPort, to: SwitchPort, frame: Uint8Array): void {
+  private send(to: SwitchPort, frame: Uint8Array): void {
     // Each receiver gets its own copy: a NIC model may keep or modify the buffer it is given.
     const copy = frame.slice();
     if (this.latency === 0) {
@@ -164,7 +164,6 @@ export class EthernetSwitch {
       return;
     }
     // On the receiver's clock: under QEMU each NIC's device runs on its own wall clock.
-    void from;
     to.scheduler!.schedule(this.latency, () => to.deliver(copy), SWITCH_PRIORITY);
   }
 }
