@@ -342,6 +342,8 @@ export const RCTL_UPE = 0x00000008;
 export const RCTL_MPE = 0x00000010;
 export const RCTL_LPE = 0x00000020;
 export const RCTL_LBM_MASK = 0x000000c0;
+/** RCTL.LBM = 01: MAC loopback. */
+export const RCTL_LBM_MAC = 0x00000040;
 export const RCTL_RDMTS_MASK = 0x00000300;
 export const RCTL_DTYP_MASK = 0x00000c00;
 export const RCTL_DTYP_PS = 0x00000400;
@@ -374,8 +376,33 @@ export const RXCSUM_PCSS_MASK = 0x000000ff;
 export const RXCSUM_IPOFL = 0x00000100;
 export const RXCSUM_TUOFL = 0x00000200;
 export const RXCSUM_PCSD = 0x00002000;
+export const RFCTL_NFSW_DIS = 0x00000040;
+export const RFCTL_NFSR_DIS = 0x00000080;
+export const RFCTL_IPV6_DIS = 0x00000400;
+export const RFCTL_IPV6_XSUM_DIS = 0x00000800;
 export const RFCTL_ACK_DIS = 0x00001000;
+export const RFCTL_ACKD_DIS = 0x00002000;
+/** Packet split of IP fragments disabled. */
+export const RFCTL_IPFRSP_DIS = 0x00004000;
 export const RFCTL_EXTEN = 0x00008000;
+/** Packet split of IPv6 packets with extension headers disabled. */
+export const RFCTL_IPV6_EX_DIS = 0x00010000;
+export const RFCTL_NEW_IPV6_EXT_DIS = 0x00020000;
+
+// PSRCTL: packet-split buffer sizes. BSIZE0 in 128-byte units, BSIZE1..3 in 1 KB units.
+export const PSRCTL_BSIZE0_MASK = 0x0000007f;
+export const PSRCTL_BSIZE1_MASK = 0x00003f00;
+export const PSRCTL_BSIZE1_SHIFT = 8;
+export const PSRCTL_BSIZE2_MASK = 0x003f0000;
+export const PSRCTL_BSIZE2_SHIFT = 16;
+export const PSRCTL_BSIZE3_MASK = 0x3f000000;
+export const PSRCTL_BSIZE3_SHIFT = 24;
+/** Packet-split write-back header status: header length and whether the packet was split. */
+export const RXDPS_HDRSTAT_HDRSP = 0x8000;
+export const RXDPS_HDRSTAT_HDRLEN_MASK = 0x03ff;
+
+/** Largest frame (without FCS, untagged) the 82574L takes with RCTL.LPE: Linux's max_hw_frame_size. */
+export const MAX_JUMBO_FRAME = 9234;
 
 // TXDCTL / RXDCTL
 export const TXDCTL_GRAN = 0x01000000;
@@ -384,6 +411,8 @@ export const RXDCTL_GRAN = 0x01000000;
 // Descriptor sizes
 export const TX_DESC_SIZE = 16;
 export const RX_DESC_SIZE = 16;
+/** Packet-split receive descriptors take 32 bytes: two 16-byte units of RDH/RDT/RDLEN. */
+export const RX_PS_DESC_SIZE = 32;
 
 // TX descriptor command/type bits (in the lower dword, bits 31:20)
 export const TXD_CMD_EOP = 0x01000000;

@@ -5,9 +5,12 @@ import {
   RCTL_RDMTS_MASK, RCTL_DTYP_MASK, CTRL_VME, RFCTL_EXTEN, RXCSUM_IPOFL, RXCSUM_TUOFL, RXCSUM_PCSD, RXCSUM_PCSS_MASK,
   RXD_STAT_DD, RXD_STAT_EOP, RXD_STAT_VP, RXD_STAT_IPCS, RXD_STAT_TCPCS, RXD_STAT_UDPCS,
   RXDEXT_ERR_IPE, RXDEXT_ERR_TCPE, RX_DESC_SIZE, ICR_RXT0, ICR_RXQ0, ICR_RXO, ICR_RXDMT0,
-  NUM_RAR, rctlBufferSize,
+  NUM_RAR, rctlBufferSize, RCTL_DTYP_PS, RX_PS_DESC_SIZE, MAX_JUMBO_FRAME,
+  PSRCTL_BSIZE0_MASK, PSRCTL_BSIZE1_MASK, PSRCTL_BSIZE1_SHIFT, PSRCTL_BSIZE2_MASK, PSRCTL_BSIZE2_SHIFT,
+  PSRCTL_BSIZE3_MASK, PSRCTL_BSIZE3_SHIFT, RXDPS_HDRSTAT_HDRSP, RXDPS_HDRSTAT_HDRLEN_MASK,
+  RFCTL_IPFRSP_DIS, RFCTL_IPV6_DIS, RFCTL_IPV6_EX_DIS,
 } from './defs.js';
-import { guestAddr, addrAdd } from '../types.js';
+import { guestAddr, addrAdd, type GuestAddr } from '../types.js';
 import type { EventHandle } from '../host.js';
 import { foldSum, onesSum } from './offload.js';
 import { wireTimeNs } from '../sim/timing.js';
@@ -33,6 +36,8 @@ const MPC = W(REG.MPC);
 const RNBC = W(REG.RNBC);
 const ROC = W(REG.ROC);
 const RUC = W(REG.RUC);
+const RLEC = W(REG.RLEC);
+const PSRCTL = W(REG.PSRCTL);
 
 /** Frames a link partner queues before dropping (Linux's default txqueuelen). */
 const INGRESS_LIMIT = 1000;
@@ -51,6 +56,12 @@ export interface RxDiag {
   fifoOverflow: number;
   /** Frames beyond what the link partner's queue would hold when a backend outruns the line rate. */
   ingressDrops: number;
+  /** Packet-split mode with RDH pointing into the middle of a 32-byte descriptor. */
+  badHead: number;
+  /** Frames no descriptor ring of this size and buffer layout could hold (dropped, RLEC). */
+  unplaceable: number;
+  /** Buffer writes clamped to their size by putBuffer: a bug in the layout code if ever non-zero. */
+  overrunsBlocked: number;
 }
 
 /** Standard CRC-32 (IEEE 802.3) for the FCS kept when SECRC is clear. */
@@ -71,14 +82,14 @@ export function crc32(b: Uint8Array): number {
 
 /** Receive queue 0 of an 82574L. */
 export class RxEngine {
-  readonly diag: RxDiag = { filtered: 0, vlanFiltered: 0, disabled: 0, ringFetchFaults: 0, bufferFaults: 0, badTail: 0, fifoOverflow: 0, ingressDrops: 0 };
+  readonly diag: RxDiag = { filtered: 0, vlanFiltered: 0, disabled: 0, ringFetchFaults: 0, bufferFaults: 0, badTail: 0, fifoOverflow: 0, ingressDrops: 0, badHead: 0, unplaceable: 0, overrunsBlocked: 0 };
   /** Frames accepted but waiting for descriptors in the on-chip packet buffer. */
   private fifo: Uint8Array[] = [];
   private fifoBytes = 0;
   private halted = false;
-  private desc = new Uint8Array(RX_DESC_SIZE);
+  private desc = new Uint8Array(RX_PS_DESC_SIZE);
   private descView = new DataView(this.desc.buffer);
-  private wb = new Uint8Array(RX_DESC_SIZE);
+  private wb = new Uint8Array(RX_PS_DESC_SIZE);
   private wbView = new DataView(this.wb.buffer);
 
   /** Whether e1000e_rx_desc is on (decided once: the trace sink's patterns are fixed). */
@@ -174,9 +185,10 @@ export class RxEngine {
     }
     this.dev.stats.rxSeen(len);
     const tagged = ((frame[12]! << 8) | frame[13]!) === (m[VET]! & 0xffff);
-    const max = m[RCTL]! & RCTL_LPE ? 16384 : tagged ? 1518 : 1514;
+    const max = (m[RCTL]! & RCTL_LPE ? MAX_JUMBO_FRAME : 1514) + (tagged ? 4 : 0);
     if (len > max) {
       this.dev.stats.inc(ROC);
+      this.dev.stats.inc(RLEC);
       this.trace('e1000e_rx_oversize', { length: len, max });
       return;
     }
@@ -265,6 +277,7 @@ export class RxEngine {
     return false;
   }
 
+  /** Free 16-byte descriptor units between RDH and RDT (a ring of `n` units). */
   private available(n: number): number {
     const m = this.dev.mac;
     const h = m[RDH]! & 0xffff;
@@ -273,10 +286,121 @@ export class RxEngine {
     return t >= h ? t - h : n - h + t;
   }
 
+  /** Packet-split descriptors (RCTL.DTYP = 01; the reserved 11 behaves the same, as bit 10 decides). */
+  private splitMode(rctl: number): boolean {
+    const dtyp = rctl & RCTL_DTYP_MASK;
+    if (dtyp === 0) return false;
+    if (dtyp !== RCTL_DTYP_PS && this.traceReserved !== rctl) {
+      this.traceReserved = rctl;
+      this.trace('e1000e_rx_reserved_dtyp', { rctl: `0x${rctl.toString(16)}` });
+    }
+    return (dtyp & RCTL_DTYP_PS) !== 0;
+  }
+  private traceReserved = -1;
+
+  /**
+   * The one place receive data reaches guest memory. Every receive path (legacy, extended,
+   * packet split) writes buffer data through here with the size its descriptor format,
+   * BSIZE/BSEX or PSRCTL gives; more than that is never written. The layout code above it
+   * never asks for more, so a clamp here is a bug in this file, counted and traced.
+   */
+  private putBuffer(addr: GuestAddr, size: number, data: Uint8Array): number {
+    let d = data;
+    if (d.length > size) {
+      this.diag.overrunsBlocked++;
+      this.trace('e1000e_rx_overrun_blocked', { addr, size, length: d.length });
+      d = d.subarray(0, Math.max(0, size));
+    }
+    if (d.length === 0) return 0;
+    if (!this.dev.dmaWrite(addr, d)) {
+      this.diag.bufferFaults++;
+      this.trace('e1000e_rx_dma_fault', { what: 'buffer', addr, length: d.length });
+    }
+    return d.length;
+  }
+
+  /** Buffer sizes of one descriptor: RCTL.BSIZE/BSEX, or PSRCTL's four in packet-split mode. */
+  private bufferSizes(rctl: number, split: boolean): void {
+    const s = this.sizes;
+    if (split) {
+      const ps = this.dev.mac[PSRCTL]!;
+      s[0] = (ps & PSRCTL_BSIZE0_MASK) * 128;
+      s[1] = ((ps & PSRCTL_BSIZE1_MASK) >>> PSRCTL_BSIZE1_SHIFT) * 1024;
+      s[2] = ((ps & PSRCTL_BSIZE2_MASK) >>> PSRCTL_BSIZE2_SHIFT) * 1024;
+      s[3] = ((ps & PSRCTL_BSIZE3_MASK) >>> PSRCTL_BSIZE3_SHIFT) * 1024;
+    } else {
+      // BSEX with BSIZE 00 is a reserved encoding: it is taken as BSIZE 00 without BSEX, 2048.
+      s[0] = rctlBufferSize(rctl) || 2048;
+      s[1] = s[2] = s[3] = 0;
+    }
+  }
+  private readonly sizes = new Int32Array(4);
+  private readonly lengths = new Int32Array(4);
+  private readonly addrs: GuestAddr[] = [0 as GuestAddr, 0 as GuestAddr, 0 as GuestAddr, 0 as GuestAddr];
+
+  /**
+   * Where a packet-split receive cuts the header (datasheet §7.1.5.2): after the TCP or UDP
+   * header of an IPv4/IPv6 packet, after the IP header for other protocols and for fragments;
+   * 0 = not split (not IP, split disabled by RFCTL for this kind, or the header does not fit
+   * buffer 0).
+   */
+  private splitHeaderLength(d: Uint8Array, bsize0: number): number {
+    const rfctl = this.dev.mac[RFCTL]!;
+    let l3 = 14;
+    let et = (d[12]! << 8) | d[13]!;
+    if (et === (this.dev.mac[VET]! & 0xffff) && d.length >= 18) {
+      et = (d[16]! << 8) | d[17]!;
+      l3 = 18;
+    }
+    let hdr = 0;
+    let proto = -1;
+    if (et === 0x0800) {
+      if (d.length < l3 + 20 || d[l3]! >>> 4 !== 4) return 0;
+      const ihl = (d[l3]! & 0xf) * 4;
+      if (ihl < 20) return 0;
+      hdr = l3 + ihl;
+      const frag = ((d[l3 + 6]! << 8) | d[l3 + 7]!) & 0x3fff;
+      if (frag) {
+        if (rfctl & RFCTL_IPFRSP_DIS) return 0;
+      } else proto = d[l3 + 9]!;
+    } else if (et === 0x86dd) {
+      if (rfctl & RFCTL_IPV6_DIS || d.length < l3 + 40 || d[l3]! >>> 4 !== 6) return 0;
+      let nh = d[l3 + 6]!;
+      let off = l3 + 40;
+      let ext = 0;
+      // Hop-by-hop, routing and destination options headers, then a fragment header.
+      while ((nh === 0 || nh === 43 || nh === 60 || nh === 44) && ext < 8) {
+        if (off + 8 > d.length) return 0;
+        ext++;
+        if (nh === 44) {
+          if (rfctl & RFCTL_IPFRSP_DIS) return 0;
+          const fragOff = ((d[off + 2]! << 8) | d[off + 3]!) & 0xfff9;
+          nh = fragOff ? -1 : d[off]!;
+          off += 8;
+          if (nh < 0) break;
+          continue;
+        }
+        nh = d[off]!;
+        off += (d[off + 1]! + 1) * 8;
+      }
+      if (ext > 0 && rfctl & RFCTL_IPV6_EX_DIS) return 0;
+      if (ext >= 8) return 0;
+      hdr = off;
+      proto = nh;
+    } else return 0;
+    if (proto === 6) {
+      if (hdr + 20 > d.length) return 0;
+      hdr += (d[hdr + 12]! >>> 4) * 4;
+    } else if (proto === 17) hdr += 8;
+    if (hdr > d.length || hdr > bsize0 || hdr > RXDPS_HDRSTAT_HDRLEN_MASK) return 0;
+    return hdr;
+  }
+
   /** Stores one accepted frame into the ring. Returns false when there are not enough descriptors. */
   private deliver(frame: Uint8Array): boolean {
     const m = this.dev.mac;
     if (this.halted || !this.dev.pci.busMaster) return false; // frames wait in the packet buffer
+    // RDLEN, RDH and RDT count 16-byte units; a packet-split descriptor takes two.
     const n = (m[RDLEN]! & 0xfff80) / RX_DESC_SIZE;
     if (n === 0) return false;
     if ((m[RDT]! & 0xffff) >= n) {
@@ -285,7 +409,14 @@ export class RxEngine {
       return false;
     }
     const rctl = m[RCTL]!;
-    if (rctl & RCTL_DTYP_MASK) this.trace('e1000e_rx_packet_split_unsupported', { rctl });
+    const split = this.splitMode(rctl);
+    const step = split ? RX_PS_DESC_SIZE / RX_DESC_SIZE : 1;
+    if (split && (m[RDH]! & 1)) {
+      // A 32-byte descriptor cannot start in the middle of another.
+      this.diag.badHead++;
+      this.trace('e1000e_rx_bad_head', { rdh: m[RDH], split });
+      return false;
+    }
     // VLAN stripping
     let vlanTag = -1;
     let data = frame;
@@ -301,10 +432,27 @@ export class RxEngine {
       new DataView(withFcs.buffer).setUint32(data.length, crc32(data), true);
       data = withFcs;
     }
-    const bufSize = rctlBufferSize(rctl) || 2048;
-    const need = Math.max(1, Math.ceil(data.length / bufSize));
-    if (this.available(n) < need) return false;
-    const extended = (m[RFCTL]! & RFCTL_EXTEN) !== 0;
+    const len = data.length;
+    const sizes = this.sizes;
+    this.bufferSizes(rctl, split);
+    // How the frame is laid out: a split header in buffer 0 of the first descriptor and the
+    // rest in buffers 1-3 (buffer 0 of later descriptors stays empty), or the bytes in order
+    // through every buffer of each descriptor.
+    const hdrLen = split ? this.splitHeaderLength(data, sizes[0]!) : 0;
+    const payloadCap = sizes[1]! + sizes[2]! + sizes[3]!;
+    const splitting = hdrLen > 0 && (payloadCap > 0 || hdrLen === len);
+    const perDesc = splitting ? payloadCap : sizes[0]! + payloadCap;
+    const rest = splitting ? len - hdrLen : len;
+    const need = perDesc > 0 ? Math.max(1, Math.ceil(rest / perDesc)) : Infinity;
+    if (need * step > n - step) {
+      // No ring (or no buffer size) could ever hold it: drop rather than block the packet buffer.
+      this.diag.unplaceable++;
+      this.dev.stats.inc(RLEC);
+      this.trace('e1000e_rx_unplaceable', { length: len, perDescriptor: perDesc, ring: n / step });
+      return true;
+    }
+    if (this.available(n) < need * step) return false;
+    const extended = split || (m[RFCTL]! & RFCTL_EXTEN) !== 0;
     const pcsd = (m[RXCSUM]! & RXCSUM_PCSD) !== 0;
     this.checksumStatus(data, !pcsd || !extended);
     const status = this.csStatus;
@@ -312,59 +460,95 @@ export class RxEngine {
     const ipId = this.csIpId;
     const pktCsum = this.csPkt;
     const base = guestAddr(m[RDBAL]! & ~0xf, m[RDBAH]!);
+    const descLen = step * RX_DESC_SIZE;
+    const desc = this.desc.subarray(0, descLen);
+    const lengths = this.lengths;
+    const addrs = this.addrs;
+    const dv = this.descView;
     let h = m[RDH]! & 0xffff;
     let off = 0;
     for (let i = 0; i < need; i++) {
       const da = addrAdd(base, h * RX_DESC_SIZE);
-      if (!this.dev.dmaRead(da, this.desc)) {
+      if (!this.dev.dmaRead(da, desc)) {
         this.diag.ringFetchFaults++;
         this.halted = true;
         this.trace('e1000e_rx_dma_fault', { what: 'descriptor', addr: da, index: h });
         return true; // the frame is lost; the ring is unusable until reprogrammed
       }
-      const chunk = Math.min(bufSize, data.length - off);
-      const buf = guestAddr(this.descView.getUint32(0, true), this.descView.getUint32(4, true));
-      const eop = i === need - 1;
-      if (!this.dev.dmaWrite(buf, need === 1 ? data : data.subarray(off, off + chunk))) {
-        this.diag.bufferFaults++;
-        this.trace('e1000e_rx_dma_fault', { what: 'buffer', addr: buf, length: chunk });
+      lengths.fill(0);
+      if (split) {
+        for (let b = 0; b < 4; b++) addrs[b] = guestAddr(dv.getUint32(b * 8, true), dv.getUint32(b * 8 + 4, true));
+        let b = 0;
+        if (splitting) {
+          if (i === 0) {
+            lengths[0] = this.putBuffer(addrs[0]!, sizes[0]!, data.subarray(0, hdrLen));
+            off = hdrLen;
+          }
+          b = 1;
+        }
+        for (; b < 4 && off < len; b++) {
+          const cap = sizes[b]!;
+          if (cap === 0) continue;
+          const chunk = Math.min(cap, len - off);
+          lengths[b] = this.putBuffer(addrs[b]!, cap, data.subarray(off, off + chunk));
+          off += chunk;
+        }
+      } else {
+        addrs[0] = guestAddr(dv.getUint32(0, true), dv.getUint32(4, true));
+        const chunk = Math.min(sizes[0]!, len - off);
+        lengths[0] = this.putBuffer(addrs[0], sizes[0]!, data.subarray(off, off + chunk));
+        off += chunk;
       }
+      const eop = i === need - 1;
       const w = this.wbView;
       const st = RXD_STAT_DD | (eop ? RXD_STAT_EOP | status : 0) | (eop && vlanTag >= 0 ? RXD_STAT_VP : 0);
       if (extended) {
-        // Every byte of the 16-byte write-back is set: no clearing pass needed.
+        // Every byte of the write-back is set: no clearing pass needed.
         w.setUint32(0, 0, true);
         w.setUint32(4, pcsd ? 0 : ((pktCsum << 16) | ipId) >>> 0, true);
         w.setUint32(8, (st | (eop ? errors : 0)) >>> 0, true);
-        w.setUint16(12, chunk, true);
+        w.setUint16(12, lengths[0]!, true);
         w.setUint16(14, vlanTag >= 0 ? vlanTag : 0, true);
+        if (split) {
+          w.setUint16(16, i === 0 && splitting ? hdrLen | RXDPS_HDRSTAT_HDRSP : 0, true);
+          w.setUint16(18, lengths[1]!, true);
+          w.setUint16(20, lengths[2]!, true);
+          w.setUint16(22, lengths[3]!, true);
+          w.setUint32(24, 0, true);
+          w.setUint32(28, 0, true);
+        }
       } else {
-        this.wb.fill(0);
-        this.wb.set(this.desc.subarray(0, 8), 0);
-        w.setUint16(8, chunk, true);
+        this.wb.fill(0, 0, RX_DESC_SIZE);
+        this.wb.set(desc.subarray(0, 8), 0);
+        w.setUint16(8, lengths[0]!, true);
         w.setUint16(10, pktCsum, true);
         this.wb[12] = st & 0xff;
         this.wb[13] = eop ? (errors >>> 24) & 0xff : 0;
         w.setUint16(14, vlanTag >= 0 ? vlanTag : 0, true);
       }
-      if (this.traceDesc) this.dev.host.trace.emit('e1000e_rx_desc', { dev: this.dev.name, index: h, addr: da, buffer: buf, length: chunk, status: `0x${st.toString(16)}`, eop });
-      if (!this.dev.dmaWrite(da, this.wb)) {
+      if (this.traceDesc) {
+        this.dev.host.trace.emit('e1000e_rx_desc', {
+          dev: this.dev.name, index: h, addr: da, buffer: addrs[0], length: lengths[0],
+          ...(split ? { header: i === 0 && splitting ? hdrLen : 0, lengths: Array.from(lengths) } : {}),
+          status: `0x${st.toString(16)}`, eop,
+        });
+      }
+      if (!this.dev.dmaWrite(da, this.wb.subarray(0, descLen))) {
         this.diag.ringFetchFaults++;
         this.halted = true;
         this.trace('e1000e_rx_dma_fault', { what: 'writeback', addr: da, index: h });
         return true;
       }
-      off += chunk;
-      h = h + 1 === n ? 0 : h + 1;
+      h = h + step >= n ? 0 : h + step;
       m[RDH] = h;
     }
     this.dev.stats.rxGood(frame, frame.length);
     const t = this.dev.host.trace;
-    if (t.enabled('e1000e_rx_frame')) t.emit('e1000e_rx_frame', { dev: this.dev.name, length: data.length, vlan: vlanTag, descriptors: need });
+    if (t.enabled('e1000e_rx_frame')) t.emit('e1000e_rx_frame', { dev: this.dev.name, length: data.length, vlan: vlanTag, descriptors: need, split: splitting ? hdrLen : undefined });
     const msix = this.dev.msixMode();
-    const free = this.available(n);
+    const free = this.available(n) / step;
     const rdmts = (rctl & RCTL_RDMTS_MASK) >>> 8;
-    const low = free <= n >>> (rdmts + 1) ? ICR_RXDMT0 : 0;
+    const low = free <= (n / step) / (2 << rdmts) ? ICR_RXDMT0 : 0;
     const wb = this.dev.timing.writebackNs;
     if (wb > 0) {
       // The interrupt follows the write-backs it reports; one pending raise covers every frame
