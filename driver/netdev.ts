@@ -12,7 +12,9 @@ import {
 } from '../kernel-glue/pci.js';
 import { IORESOURCE_MEM, PCI_EXP_LNKCTL, PCI_EXP_LNKSTA } from '../kernel-glue/pci.js';
 import { DMA_BIT_MASK, DMA_FROM_DEVICE, DMA_TO_DEVICE, dma_alloc_coherent, dma_free_coherent, dma_map_single,
-  dma_mapping_error, dma_set_mask_and_coherent, dma_unmap_single, type DmaCoherent } from '../kernel-glue/dma.js';
+  dma_mapping_error, dma_set_mask_and_coherent, dma_unmap_single, dma_map_page, dma_unmap_page, dma_sync_single_for_cpu,
+  type DmaCoherent } from '../kernel-glue/dma.js';
+import { alloc_page, put_page, PAGE_SIZE, type Page } from '../kernel-glue/slab.js';
 import { IRQ_HANDLED, IRQ_NONE, IRQF_SHARED, request_irq, free_irq, synchronize_irq } from '../kernel-glue/irq.js';
 import {
   type NetDevice, type NapiStruct, type RtnlLinkStats64, alloc_etherdev, free_netdev, register_netdev, unregister_netdev,
@@ -20,7 +22,7 @@ import {
   napi_complete_done, napi_gro_receive, netif_carrier_on, netif_carrier_off, netif_carrier_ok, netif_start_queue,
   netif_stop_queue, netif_wake_queue, netif_queue_stopped, netif_running, eth_type_trans, netdev_xmit_more, NETDEV_TX_OK,
   NETDEV_TX_BUSY, IFF_PROMISC, IFF_ALLMULTI, NETIF_F_SG, NETIF_F_HW_CSUM, NETIF_F_TSO, NETIF_F_TSO6,
-  NETIF_F_RXCSUM, NETIF_F_HW_VLAN_CTAG_TX, NETIF_F_HW_VLAN_CTAG_RX, netdev_info, netdev_err,
+  NETIF_F_RXCSUM, NETIF_F_HW_VLAN_CTAG_TX, NETIF_F_HW_VLAN_CTAG_RX, netdev_info, netdev_err, netdev_dbg,
 } from '../kernel-glue/netdev.js';
 import {
   type SkBuff, CHECKSUM_PARTIAL, CHECKSUM_UNNECESSARY, dev_kfree_skb_any, napi_alloc_skb, netdev_alloc_skb_ip_align,
@@ -32,7 +34,7 @@ import { WorkStruct, INIT_WORK, schedule_work, cancel_work_sync } from '../kerne
 import { msleep } from '../kernel-glue/delay.js';
 import { HZ, round_jiffies, time_after } from '../kernel-glue/clock.js';
 import { csum_tcpudp_magic, csum_ipv6_magic } from '../kernel-glue/checksum.js';
-import { ENOMEM, EIO, EBUSY } from '../kernel-glue/errno.js';
+import { ENOMEM, EIO, EBUSY, EINVAL } from '../kernel-glue/errno.js';
 import { NAPI_STATE_SCHED } from '../kernel-glue/napi.js';
 
 export const DRV_NAME = 'e1000e';
@@ -45,7 +47,16 @@ const TX_WAKE_THRESHOLD = 32;
 /** Descriptors the largest skb can need: a 64 KiB TSO in 4 KiB pieces (17) plus its context, plus 2 spare. */
 const DESC_NEEDED_MAX = Math.ceil((65536 + 256) / E1000_MAX_DATA_PER_TXD) + 1 + 2;
 const VLAN_ETH_FRAME_LEN = 1518;
+const VLAN_ETH_HLEN = 18;
 const ETH_FCS_LEN = 4;
+const ETH_DATA_LEN = 1500;
+const ETH_MIN_MTU = 68;
+/** The 82574's max_hw_frame_size (jumbo frames): MTU 9212 with a VLAN tag and the FCS. */
+const MAX_HW_FRAME_SIZE = D.MAX_JUMBO_FRAME;
+/** Page buffers of a packet-split descriptor (buffers 1..3; buffer 0 holds the header). */
+const PS_PAGE_BUFFERS = 3;
+/** Descriptor bytes allocated per RX ring entry: enough for the 32-byte packet-split format. */
+const RX_DESC_ALLOC = D.RX_PS_DESC_SIZE;
 const COPYBREAK = 256;
 const ETH_P_IP = 0x0800;
 const ETH_P_IPV6 = 0x86dd;
@@ -111,10 +122,18 @@ interface E1000Buffer {
   nextToWatch: number;
   segs: number;
   bytecount: number;
+  /** Packet-split page buffers (e1000_ps_page), allocated on first use. */
+  psPages: PsPage[] | null;
+}
+
+/** e1000_ps_page */
+interface PsPage {
+  page: Page | null;
+  dma: number;
 }
 
 function newBuffer(): E1000Buffer {
-  return { skb: null, dma: 0, length: 0, timeStamp: 0, nextToWatch: -1, segs: 0, bytecount: 0 };
+  return { skb: null, dma: 0, length: 0, timeStamp: 0, nextToWatch: -1, segs: 0, bytecount: 0, psPages: null };
 }
 
 /** e1000_ring */
@@ -158,6 +177,12 @@ export class E1000Adapter {
   rxItr = Itr.LOW_LATENCY;
   txItr = Itr.LOW_LATENCY;
   rxBufferLen = VLAN_ETH_FRAME_LEN + ETH_FCS_LEN;
+  /** MTU + VLAN Ethernet header + FCS. */
+  maxFrameSize = ETH_DATA_LEN + VLAN_ETH_HLEN + ETH_FCS_LEN;
+  /** Pages per packet-split descriptor (0: one buffer per extended descriptor). */
+  rxPsPages = 0;
+  /** Header buffer size for packet split (buffer 0). */
+  readonly rxPsBsize0 = 128;
   txdCmd = D.TXD_CMD_EOP | D.TXD_CMD_IFCS | D.TXD_CMD_RS;
   down = true;
   discarding = false;
@@ -426,7 +451,8 @@ function testMsi(a: E1000Adapter): number {
 // Rings
 
 function setupRing(a: E1000Adapter, ring: E1000Ring): number {
-  ring.size = ring.count * 16;
+  // e1000e_setup_rx_resources sizes RX for packet-split descriptors whatever the MTU.
+  ring.size = ring.count * (ring === a.rxRing ? RX_DESC_ALLOC : 16);
   ring.desc = dma_alloc_coherent(a.pdev, ring.size);
   if (!ring.desc) return -ENOMEM;
   ring.desc.cpu.fill(0);
@@ -470,12 +496,18 @@ function cleanRxRing(a: E1000Adapter): void {
   const r = a.rxRing;
   for (const bi of r.bufferInfo) {
     if (bi.dma) {
-      dma_unmap_single(a.pdev, bi.dma, a.rxBufferLen, DMA_FROM_DEVICE);
+      dma_unmap_single(a.pdev, bi.dma, bi.length, DMA_FROM_DEVICE);
       bi.dma = 0;
     }
     if (bi.skb) {
       dev_kfree_skb_any(bi.skb);
       bi.skb = null;
+    }
+    for (const ps of bi.psPages ?? []) {
+      if (ps.dma) dma_unmap_page(a.pdev, ps.dma, PAGE_SIZE, DMA_FROM_DEVICE);
+      ps.dma = 0;
+      if (ps.page) put_page(a.kernel, ps.page);
+      ps.page = null;
     }
   }
   r.desc?.cpu.fill(0);
@@ -507,14 +539,36 @@ function configureTx(a: E1000Adapter): void {
   if (a.params.TxIntDelay) a.txdCmd |= D.TXD_CMD_IDE;
 }
 
+/** PAGE_USE_COUNT: pages needed for `size` bytes. */
+function pageUseCount(size: number): number {
+  return Math.ceil(size / PAGE_SIZE);
+}
+
 /** e1000_setup_rctl */
 function setupRctl(a: E1000Adapter): void {
   let rctl = a.er32(D.REG.RCTL);
   rctl &= ~(3 << D.RCTL_MO_SHIFT);
   rctl |= D.RCTL_EN | D.RCTL_BAM | D.RCTL_SECRC;
-  rctl &= ~(D.RCTL_LBM_MASK | D.RCTL_RDMTS_MASK | D.RCTL_SBP | D.RCTL_LPE);
-  rctl &= ~(D.RCTL_BSIZE_MASK | D.RCTL_BSEX | D.RCTL_DTYP_MASK); // 2048-byte buffers, one per frame
+  rctl &= ~(D.RCTL_LBM_MASK | D.RCTL_RDMTS_MASK | D.RCTL_SBP);
+  if (a.netdev.mtu <= ETH_DATA_LEN) rctl &= ~D.RCTL_LPE;
+  else rctl |= D.RCTL_LPE;
+  rctl &= ~(D.RCTL_BSIZE_MASK | D.RCTL_BSEX | D.RCTL_DTYP_MASK);
+  // 2048 (and the 1522 that LPE-off allows) use BSIZE 00; 4096 is BSIZE 11 with BSEX.
+  if (a.rxBufferLen === 4096) rctl |= D.RCTL_BSIZE_MASK | D.RCTL_BSEX;
   a.ew32(D.REG.RFCTL, a.er32(D.REG.RFCTL) | D.RFCTL_EXTEN);
+  // Packet split for jumbo frames whose buffers fit in three pages: the header in buffer 0,
+  // the rest in up to three pages.
+  const pages = pageUseCount(a.netdev.mtu);
+  a.rxPsPages = pages <= PS_PAGE_BUFFERS && rctl & D.RCTL_LPE ? pages : 0;
+  if (a.rxPsPages) {
+    rctl |= D.RCTL_DTYP_PS;
+    let psrctl = a.rxPsBsize0 >>> 7;
+    const kb = PAGE_SIZE / 1024;
+    if (a.rxPsPages >= 3) psrctl |= kb << D.PSRCTL_BSIZE3_SHIFT;
+    if (a.rxPsPages >= 2) psrctl |= kb << D.PSRCTL_BSIZE2_SHIFT;
+    psrctl |= kb << D.PSRCTL_BSIZE1_SHIFT;
+    a.ew32(D.REG.PSRCTL, psrctl);
+  }
   a.crcStripping = (rctl & D.RCTL_SECRC) !== 0;
   a.ew32(D.REG.RCTL, rctl);
 }
@@ -533,7 +587,8 @@ function configureRx(a: E1000Adapter): void {
   const dma = r.desc!.dma;
   a.ew32(D.REG.RDBAL0, dma % 0x1_0000_0000);
   a.ew32(D.REG.RDBAH0, Math.floor(dma / 0x1_0000_0000));
-  a.ew32(D.REG.RDLEN0, r.size);
+  // 32-byte descriptors with packet split, 16-byte extended ones otherwise.
+  a.ew32(D.REG.RDLEN0, r.count * (a.rxPsPages ? D.RX_PS_DESC_SIZE : D.RX_DESC_SIZE));
   a.ew32(D.REG.RDH0, 0);
   a.ew32(D.REG.RDT0, 0);
   let rxcsum = a.er32(D.REG.RXCSUM);
@@ -550,8 +605,70 @@ function configureRx(a: E1000Adapter): void {
   a.ew32(D.REG.RCTL, rctl);
 }
 
-/** e1000_alloc_rx_buffers (extended descriptors). */
+/** adapter->alloc_rx_buf: packet split or extended descriptors. */
 function allocRxBuffers(a: E1000Adapter, cleanedCount: number): void {
+  if (a.rxPsPages) allocRxBuffersPs(a, cleanedCount);
+  else allocRxBuffersExt(a, cleanedCount);
+}
+
+/** e1000_alloc_rx_buffers_ps: a header buffer and `rxPsPages` pages per 32-byte descriptor. */
+function allocRxBuffersPs(a: E1000Adapter, cleanedCount: number): void {
+  const r = a.rxRing;
+  const v = r.view!;
+  let i = r.nextToUse;
+  outer: while (cleanedCount-- > 0) {
+    const bi = r.bufferInfo[i]!;
+    const base = i * D.RX_PS_DESC_SIZE;
+    bi.psPages ??= Array.from({ length: PS_PAGE_BUFFERS }, () => ({ page: null, dma: 0 }));
+    for (let j = 0; j < PS_PAGE_BUFFERS; j++) {
+      const at = base + (j + 1) * 8;
+      if (j >= a.rxPsPages) {
+        // Unused buffers get the hardware's null pointer.
+        v.setUint32(at, 0xffffffff, true);
+        v.setUint32(at + 4, 0xffffffff, true);
+        continue;
+      }
+      const ps = bi.psPages[j]!;
+      if (!ps.page) {
+        ps.page = alloc_page(a.kernel);
+        if (!ps.page) break outer;
+        ps.dma = dma_map_page(a.pdev, ps.page.phys, 0, PAGE_SIZE, DMA_FROM_DEVICE);
+        if (dma_mapping_error(a.pdev, ps.dma)) {
+          put_page(a.kernel, ps.page);
+          ps.page = null;
+          ps.dma = 0;
+          break outer;
+        }
+      }
+      // Refreshed every time: each write-back overwrites the addresses.
+      v.setUint32(at, ps.dma % 0x1_0000_0000, true);
+      v.setUint32(at + 4, Math.floor(ps.dma / 0x1_0000_0000), true);
+    }
+    if (!bi.skb) {
+      const skb = netdev_alloc_skb_ip_align(a.netdev, a.rxPsBsize0);
+      if (!skb) break;
+      bi.skb = skb;
+    }
+    if (!bi.dma) {
+      bi.dma = dma_map_single(a.pdev, bi.skb.dataPhys(), a.rxPsBsize0, DMA_FROM_DEVICE);
+      bi.length = a.rxPsBsize0;
+      if (dma_mapping_error(a.pdev, bi.dma)) {
+        bi.dma = 0;
+        break;
+      }
+    }
+    v.setUint32(base, bi.dma % 0x1_0000_0000, true);
+    v.setUint32(base + 4, Math.floor(bi.dma / 0x1_0000_0000), true);
+    // RDT counts 16-byte units: a 32-byte descriptor is two.
+    if (!(i & (E1000_RX_BUFFER_WRITE - 1))) a.ew32(r.tail, i << 1);
+    i++;
+    if (i === r.count) i = 0;
+  }
+  r.nextToUse = i;
+}
+
+/** e1000_alloc_rx_buffers (extended descriptors). */
+function allocRxBuffersExt(a: E1000Adapter, cleanedCount: number): void {
   const r = a.rxRing;
   const v = r.view!;
   let i = r.nextToUse;
@@ -567,6 +684,7 @@ function allocRxBuffers(a: E1000Adapter, cleanedCount: number): void {
     }
     if (!bi.dma) {
       bi.dma = dma_map_single(a.pdev, skb.dataPhys(), a.rxBufferLen, DMA_FROM_DEVICE);
+      bi.length = a.rxBufferLen;
       if (dma_mapping_error(a.pdev, bi.dma)) {
         bi.dma = 0;
         break;
@@ -610,8 +728,93 @@ function rxChecksum(a: E1000Adapter, staterr: number, skb: SkBuff): void {
   a.sw.rxCsumGood++;
 }
 
-/** e1000_clean_rx_irq with extended descriptors: at most `budget` frames. */
+/** adapter->clean_rx: packet split or extended descriptors. */
 function cleanRxIrq(a: E1000Adapter, budget: number): number {
+  return a.rxPsPages ? cleanRxIrqPs(a, budget) : cleanRxIrqExt(a, budget);
+}
+
+/**
+ * e1000_clean_rx_irq_ps: the header from buffer 0 and the rest from the pages. Linux hangs the
+ * pages off the skb as fragments; kernel-glue's skbs are linear, so the frame is copied into a
+ * fresh skb and the header buffer and pages stay on the descriptor. Unlike Linux, lengths
+ * beyond the buffers the driver gave are refused, not trusted.
+ */
+function cleanRxIrqPs(a: E1000Adapter, budget: number): number {
+  const r = a.rxRing;
+  const v = r.view!;
+  const SZ = D.RX_PS_DESC_SIZE;
+  let i = r.nextToClean;
+  let workDone = 0;
+  let cleanedCount = 0;
+  let totalBytes = 0;
+  let totalPackets = 0;
+  let staterr = v.getUint32(i * SZ + 8, true);
+  while (staterr & D.RXD_STAT_DD) {
+    if (workDone >= budget) break;
+    workDone++;
+    const base = i * SZ;
+    const bi = r.bufferInfo[i]!;
+    i++;
+    if (i === r.count) i = 0;
+    cleanedCount++;
+    const length0 = v.getUint16(base + 12, true);
+    const vlan = v.getUint16(base + 14, true);
+    const lens = [v.getUint16(base + 18, true), v.getUint16(base + 20, true), v.getUint16(base + 22, true)];
+    let why = '';
+    if (!(staterr & D.RXD_STAT_EOP)) why = "Packet Split buffers didn't pick up the full packet";
+    else if (staterr & D.RXDEXT_ERR_FRAME_ERR_MASK) why = 'frame error';
+    else if (!length0) why = 'Last part of the packet spanning multiple descriptors';
+    else if (length0 > a.rxPsBsize0 || lens.some((l, j) => l > PAGE_SIZE || (l > 0 && j >= a.rxPsPages))) why = 'length beyond its buffer';
+    let length = length0 + lens[0]! + lens[1]! + lens[2]!;
+    if (!why && !a.crcStripping) length -= 4;
+    if (!why && length < 14) why = 'runt';
+    const skb = why ? null : napi_alloc_skb(a.napi, length);
+    if (!skb) {
+      a.sw.rxDiscards++;
+      if (why) netdev_dbg(a.netdev, why);
+    } else {
+      // The device owns the buffers until DD; the CPU may read them now.
+      dma_sync_single_for_cpu(a.pdev, bi.dma, a.rxPsBsize0, DMA_FROM_DEVICE);
+      const hdr = bi.skb!;
+      let at = skb.data;
+      let left = length;
+      const take = (src: Uint8Array, n: number): void => {
+        const k = Math.min(n, left);
+        skb.buf.set(src.subarray(0, k), at);
+        at += k;
+        left -= k;
+      };
+      take(hdr.buf.subarray(hdr.data), length0);
+      for (let j = 0; j < PS_PAGE_BUFFERS && left > 0; j++) if (lens[j]) take(bi.psPages![j]!.page!.buf, lens[j]!);
+      skb_put(skb, length);
+      totalBytes += length;
+      totalPackets++;
+      rxChecksum(a, staterr, skb);
+      skb.protocol = eth_type_trans(skb, a.netdev);
+      if (staterr & D.RXD_STAT_VP) __vlan_hwaccel_put_tag(skb, ETH_P_8021Q, vlan);
+      skb_record_rx_queue(skb, 0);
+      a.sw.rxPackets++;
+      a.sw.rxBytes += length;
+      napi_gro_receive(a.napi, skb);
+    }
+    v.setUint32(base + 8, v.getUint32(base + 8, true) & ~0xff, true);
+    if (cleanedCount >= E1000_RX_BUFFER_WRITE) {
+      r.nextToClean = i;
+      allocRxBuffers(a, cleanedCount);
+      cleanedCount = 0;
+    }
+    staterr = v.getUint32(i * SZ + 8, true);
+  }
+  r.nextToClean = i;
+  const unused = r.unused();
+  if (unused) allocRxBuffers(a, unused);
+  a.totalRxBytes += totalBytes;
+  a.totalRxPackets += totalPackets;
+  return workDone;
+}
+
+/** e1000_clean_rx_irq with extended descriptors: at most `budget` frames. */
+function cleanRxIrqExt(a: E1000Adapter, budget: number): number {
   const r = a.rxRing;
   const v = r.view!;
   let i = r.nextToClean;
@@ -632,7 +835,7 @@ function cleanRxIrq(a: E1000Adapter, budget: number): number {
     i++;
     if (i === r.count) i = 0;
     cleanedCount++;
-    dma_unmap_single(a.pdev, bi.dma, a.rxBufferLen, DMA_FROM_DEVICE);
+    dma_unmap_single(a.pdev, bi.dma, bi.length, DMA_FROM_DEVICE);
     bi.dma = 0;
     let length = length0;
     let deliver = true;
@@ -1190,6 +1393,26 @@ function txTimeout(netdev: NetDevice<E1000Adapter>): void {
 // ---------------------------------------------------------------------------------------------
 // net_device_ops
 
+/** e1000e_change_mtu: jumbo frames up to the 82574's 9234-byte frames, the rings rebuilt for them. */
+function changeMtu(netdev: NetDevice<E1000Adapter>, newMtu: number): number {
+  const a = netdev_priv(netdev);
+  const maxFrame = newMtu + VLAN_ETH_HLEN + ETH_FCS_LEN;
+  if (maxFrame > MAX_HW_FRAME_SIZE) {
+    netdev_err(netdev, 'Unsupported MTU setting');
+    return -EINVAL;
+  }
+  a.maxFrameSize = maxFrame;
+  netdev_dbg(netdev, `changing MTU from ${netdev.mtu} to ${newMtu}`);
+  netdev.mtu = newMtu;
+  const running = netif_running(netdev);
+  if (running) down(a, true);
+  a.rxBufferLen = maxFrame <= 2048 ? 2048 : 4096;
+  if (maxFrame <= VLAN_ETH_FRAME_LEN + ETH_FCS_LEN) a.rxBufferLen = VLAN_ETH_FRAME_LEN + ETH_FCS_LEN;
+  if (running) up(a);
+  else reset(a);
+  return 0;
+}
+
 function open(netdev: NetDevice<E1000Adapter>): number {
   const a = netdev_priv(netdev);
   netif_carrier_off(netdev);
@@ -1300,7 +1523,10 @@ function probe(pdev: PciDev, params: E1000eParams): number {
     ndo_set_rx_mode: setRxMode,
     ndo_get_stats64: getStats64,
     ndo_tx_timeout: txTimeout,
+    ndo_change_mtu: changeMtu,
   };
+  netdev.min_mtu = ETH_MIN_MTU;
+  netdev.max_mtu = MAX_HW_FRAME_SIZE - (VLAN_ETH_HLEN + ETH_FCS_LEN);
   netdev.watchdog_timeo = 5 * HZ;
   adapter.napi = netif_napi_add(netdev, poll, 64);
 

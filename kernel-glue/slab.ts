@@ -43,3 +43,25 @@ export function kfree(kernel: Kernel, phys: number): void {
   const oc = kernel.ownerAcct(owner);
   if (oc) oc.kmallocLive--;
 }
+
+/** PAGE_SIZE of the simulated machine (x86-64). */
+export const PAGE_SIZE = 4096;
+
+/** struct page as a driver holds it: the page's physical address and its bytes. */
+export interface Page {
+  phys: number;
+  buf: Uint8Array;
+}
+
+/**
+ * alloc_page: one page-aligned page of RAM, accounted like kmalloc to the calling device (a
+ * driver that leaks pages shows in the same kernel-glue accounting). NULL on exhaustion.
+ */
+export function alloc_page(kernel: Kernel, gfp = GFP_ATOMIC): Page | null {
+  return kmalloc(kernel, PAGE_SIZE, gfp);
+}
+
+/** put_page for a page this driver alone holds: frees it. */
+export function put_page(kernel: Kernel, page: Page): void {
+  kfree(kernel, page.phys);
+}
