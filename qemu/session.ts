@@ -278,7 +278,11 @@ export class VfioUserDevice implements DeviceHost, WireEndpoint {
 
   private dmaMap(p: P.Payload, fds: number[]): Uint8Array | number {
     const closeAll = () => fds.forEach((fd) => this.io.closeFd(fd));
-    if (p.length !== P.DMA_MAP_SIZE || p.u32(0) < P.DMA_MAP_SIZE || fds.length > 1) {
+    // argsz is the size of this 32-byte structure (there is no reply payload), and the message
+    // holds exactly that: an argsz above it claims bytes the message does not carry. (The
+    // region's `size` is another matter: it is guest address space, which for a map without an
+    // fd is reached through DMA_READ/WRITE, never carried in this message.)
+    if (p.length !== P.DMA_MAP_SIZE || p.u32(0) !== P.DMA_MAP_SIZE || fds.length > 1) {
       closeAll();
       return P.EINVAL;
     }

@@ -23,6 +23,30 @@ describe('DMA_MAP', () => {
     expect(v.dev.dmaRead(asGuestAddr(0xc0000), new Uint8Array(4))).toBe(false);
   });
 
+  it('accepts a map without an fd whose region is far larger than the message: size is guest address space, not payload', () => {
+    const v = makeVfu();
+    const r = v.ok(C.dmaMapReq(0x1_0000_0000, 0x4000_0000, 0, P.DMA_FLAG_READ | P.DMA_FLAG_WRITE));
+    expect(r.payload.length).toBe(0);
+    expect(v.dev.dma.windows()).toMatchObject([{ iova: 0x1_0000_0000, size: 0x4000_0000, fd: null, mem: null }]);
+  });
+
+  it('refuses an argsz claiming more than the 32 bytes the message holds, with or without an fd, and maps nothing', () => {
+    const v = makeVfu();
+    const lying = (argsz: number, iova: number) => {
+      const m = C.dmaMapReq(iova, 0x20000, 0, P.DMA_FLAG_READ);
+      new DataView(m.buffer, m.byteOffset).setUint32(P.HEADER_SIZE, argsz, true);
+      return m;
+    };
+    for (const argsz of [P.DMA_MAP_SIZE + 1, 64, 0xffffffff]) v.expectErrno(lying(argsz, 0xc0000), P.EINVAL);
+    const fd = v.io.memfd(0x20000);
+    v.expectErrno(lying(64, 0x100000), P.EINVAL, [fd]);
+    expect(v.io.open.has(fd)).toBe(false);
+    expect(v.dev.dma.count).toBe(0);
+    // The same maps with an honest argsz go through.
+    v.ok(lying(P.DMA_MAP_SIZE, 0xc0000));
+    expect(v.dev.dma.count).toBe(1);
+  });
+
   it('refuses DMA outside every map, straddling a map end, or writing a read-only map', () => {
     const v = makeVfu();
     mapRam(v, 0x100000, 0x1000);
