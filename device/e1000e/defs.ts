@@ -506,3 +506,32 @@ export function rctlBufferSize(rctl: number): number {
   const bsize = (rctl & RCTL_BSIZE_MASK) >>> RCTL_BSIZE_SHIFT;
   return (rctl & RCTL_BSEX ? BSIZE_BSEX : BSIZE_PLAIN)[bsize]!;
 }
+
+// MRQC / RSS (datasheet §7.1.10; bit values as in Linux/FreeBSD e1000 defines.h E1000_MRQC_*,
+// types and RETA use as in QEMU hw/net/e1000x_regs.h and e1000e_core.c).
+/** MRQC.MRQE, bits 1:0: 00 = one receive queue, 01 = RSS over two queues (E1000_MRQC_RSS_ENABLE_2Q); 10/11 reserved. */
+export const MRQC_MRQE_MASK = 0x00000003;
+export const MRQC_MRQE_RSS = 0x00000001;
+/** MRQC hash-field enables (bits 21:16). */
+export const MRQC_RSS_FIELD_IPV4_TCP = 0x00010000;
+export const MRQC_RSS_FIELD_IPV4 = 0x00020000;
+export const MRQC_RSS_FIELD_IPV6_TCP_EX = 0x00040000;
+export const MRQC_RSS_FIELD_IPV6_EX = 0x00080000;
+export const MRQC_RSS_FIELD_IPV6 = 0x00100000;
+/** Linux e1000e sets it (a define shared with the 82575); the 82574L hashes IPv6/TCP through TCP_EX only, as QEMU does. */
+export const MRQC_RSS_FIELD_IPV6_TCP = 0x00200000;
+
+/** RSS type in the extended receive write-back's MRQ field (bits 3:0; QEMU writes type | queue << 8). */
+export const RSS_TYPE_NONE = 0;
+export const RSS_TYPE_IPV4_TCP = 1;
+export const RSS_TYPE_IPV4 = 2;
+export const RSS_TYPE_IPV6_TCP_EX = 3;
+export const RSS_TYPE_IPV6_EX = 4;
+export const RSS_TYPE_IPV6 = 5;
+
+/** RSSRK: 40 key bytes in 10 registers, key byte 0 in the low byte of RSSRK[0]. */
+export const RSS_KEY_BYTES = 40;
+/** RETA: 128 one-byte entries (4 per register, entry 0 in the low byte of RETA[0]), indexed by hash bits 6:0. */
+export const RETA_ENTRIES = 128;
+/** The 82574L's two queues: bit 7 of a RETA entry is the queue index (QEMU E1000_RSS_QUEUE). */
+export const RETA_ENTRY_QUEUE_SHIFT = 7;
