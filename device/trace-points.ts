@@ -53,6 +53,8 @@ export const TRACE_POINTS: readonly TracePointInfo[] = [
   { name: 'e1000e_rx_disabled', what: 'frame arrived with RCTL.EN clear' },
   { name: 'e1000e_rx_bad_tail', what: 'RDT written beyond the ring' },
   { name: 'e1000e_rx_dma_fault', what: 'RX descriptor, buffer or write-back outside guest memory' },
+  { name: 'e1000e_loopback_frame', what: 'a transmitted frame turned back to the receiver (PHY or MAC loopback): length, kind' },
+  { name: 'e1000e_rx_loopback_ignored', what: 'a frame from the wire while in PHY or MAC loopback (not heard)' },
   { name: 'e1000e_rx_bad_head', what: 'packet split with RDH in the middle of a 32-byte descriptor' },
   { name: 'e1000e_rx_reserved_dtyp', what: 'RCTL.DTYP set to a reserved value (bit 10 decides packet split)' },
   { name: 'e1000e_rx_unplaceable', what: 'frame larger than the whole ring or with every buffer size 0 (dropped, RLEC)' },

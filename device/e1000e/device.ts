@@ -5,7 +5,7 @@ import {
   STATUS_FD, STATUS_LU, STATUS_SPEED_1000, STATUS_ASDV_1000, STATUS_GIO_MASTER_ENABLE, STATUS_PHYRA,
   EERD_START, EERD_DONE, EERD_ADDR_SHIFT, EERD_DATA_SHIFT, MDIC_READY, MDIC_ERROR, MDIC_OP_READ, MDIC_OP_WRITE,
   MDIC_PHY_MASK, MDIC_PHY_SHIFT, MDIC_REG_MASK, MDIC_REG_SHIFT, MDIC_DATA_MASK, MDIC_INT_EN, MDIC_PHY_ADDR,
-  CTRL_EXT_EE_RST, ICR_LSC, ICR_MDAC, RCTL_EN, TCTL_EN, NVM_WORDS,
+  CTRL_EXT_EE_RST, ICR_LSC, ICR_MDAC, RCTL_EN, TCTL_EN, NVM_WORDS, RCTL_LBM_MASK, RCTL_LBM_MAC,
 } from './defs.js';
 import { REGISTERS, REG_INDEX, MMIO_WORDS, Access, regName, type RegDef } from './registers.js';
 import { buildNvmImage } from './nvm.js';
@@ -193,9 +193,27 @@ export class E1000eDevice {
     this.phy.setCarrier(present);
   }
 
-  /** MAC-level link: PHY link and Set Link Up. */
+  /** MAC-level link: PHY link and Set Link Up (MAC loopback needs no PHY link). */
   linkUp(): boolean {
-    return this.phy.link && (this.mac[CTRL]! & CTRL_SLU) !== 0;
+    return (this.phy.link || this.macLoopback()) && (this.mac[CTRL]! & CTRL_SLU) !== 0;
+  }
+
+  /** RCTL.LBM = 01: transmitted frames turn around inside the MAC. */
+  macLoopback(): boolean {
+    return (this.mac[RCTL]! & RCTL_LBM_MASK) === RCTL_LBM_MAC;
+  }
+
+  /** PHY or MAC loopback: frames go back to the receive path, never to the wire, and the wire is not heard. */
+  loopback(): boolean {
+    return this.phy.loopback || this.macLoopback();
+  }
+
+  /** A transmitted frame in loopback: it arrives at the receiver once the transmit path has finished. */
+  loopFrame(frame: Uint8Array): void {
+    this.trace('e1000e_loopback_frame', { length: frame.length, kind: this.phy.loopback ? 'phy' : 'mac' });
+    this.host.schedule(0, () => {
+      if (!this.destroyed && this.loopback()) this.rx.receiveLooped(frame);
+    });
   }
 
   msixMode(): boolean {
@@ -281,6 +299,12 @@ export class E1000eDevice {
   /** A frame (without FCS) arriving from the wire. */
   receiveFrame(frame: Uint8Array): void {
     if (this.destroyed) return;
+    if (this.loopback()) {
+      // In loopback the receiver hears only its own transmitter.
+      this.rx.diag.loopbackIgnored++;
+      this.trace('e1000e_rx_loopback_ignored', { length: frame.length });
+      return;
+    }
     this.rx.receive(frame);
   }
 
@@ -462,7 +486,12 @@ export class E1000eDevice {
         return;
       case REG.RCTL: {
         const was = this.mac[RCTL]!;
+        const wasLink = this.linkUp();
         this.writeMasked(def, value);
+        if (wasLink !== this.linkUp()) {
+          this.irq.raise(ICR_LSC);
+          if (this.linkUp()) this.tx.kick();
+        }
         if (was & RCTL_EN && !(value & RCTL_EN)) this.rx.flush();
         if (!(was & RCTL_EN) && value & RCTL_EN) this.rx.drain();
         return;

@@ -1,7 +1,7 @@
 // 82574L integrated PHY (BM/M88-style register set) behind MDIC, with autonegotiation (datasheet §10.3).
 
 import {
-  PHY, PHY_ID1_82574, PHY_ID2_82574, BMCR_RESET, BMCR_ANRESTART, BMCR_PDOWN, BMCR_ANENABLE,
+  PHY, PHY_ID1_82574, PHY_ID2_82574, BMCR_RESET, BMCR_ANRESTART, BMCR_PDOWN, BMCR_ANENABLE, BMCR_LOOPBACK,
   BMSR_LSTATUS, BMSR_ANEGCOMPLETE, ANLPAR_ACK, PSSR_LINK,
 } from './defs.js';
 
@@ -37,6 +37,14 @@ export class Phy {
     return (this.page0[PHY.BMCR]! & BMCR_PDOWN) !== 0;
   }
 
+  /**
+   * BMCR.LOOPBACK: the PHY returns what the MAC transmits and hears nothing from the cable.
+   * Its link is up (at the forced speed) whatever the cable does, as a BM PHY reports it.
+   */
+  get loopback(): boolean {
+    return (this.page0[PHY.BMCR]! & BMCR_LOOPBACK) !== 0;
+  }
+
   /** PHY power-on / reset values. */
   reset(): void {
     const r = this.page0;
@@ -68,6 +76,7 @@ export class Phy {
   setCarrier(present: boolean): void {
     if (present === this.carrier) return;
     this.carrier = present;
+    if (this.loopback) return;
     if (!present) {
       this.cancelAutoneg();
       this.anDone = false;
@@ -88,7 +97,8 @@ export class Phy {
     reg &= 31;
     value &= 0xffff;
     if (reg === PHY.PAGE) {
-      this.page = value & 0xff;
+      // BM PHY pages go beyond 255 (769, 776, 800): the whole register is the page.
+      this.page = value;
       return;
     }
     if (reg >= 16 && this.page !== 0) {
@@ -101,14 +111,22 @@ export class Phy {
     switch (reg) {
       case PHY.BMCR: {
         const wasDown = (r[PHY.BMCR]! & BMCR_PDOWN) !== 0;
+        const wasLoop = this.loopback;
         if (value & BMCR_RESET) {
           // A soft reset keeps the configuration registers but restarts negotiation.
           r[PHY.BMCR] = value & ~(BMCR_RESET | BMCR_ANRESTART);
-          this.restartAutoneg();
+          if (this.loopback) this.enterLoopback();
+          else this.restartAutoneg();
           return;
         }
         r[PHY.BMCR] = value & ~BMCR_ANRESTART;
         const isDown = (value & BMCR_PDOWN) !== 0;
+        if (this.loopback !== wasLoop) {
+          if (this.loopback) this.enterLoopback();
+          else this.restartAutoneg();
+          return;
+        }
+        if (this.loopback) return;
         if (isDown && !wasDown) {
           this.cancelAutoneg();
           this.anDone = false;
@@ -133,6 +151,12 @@ export class Phy {
     }
   }
 
+  private enterLoopback(): void {
+    this.cancelAutoneg();
+    this.anDone = false;
+    this.setLink(true);
+  }
+
   private restartAutoneg(): void {
     this.cancelAutoneg();
     this.anDone = false;
@@ -141,9 +165,9 @@ export class Phy {
   }
 
   private maybeStartAutoneg(): void {
-    if (!this.carrier || this.poweredDown || this.anDone) return;
+    if (!this.carrier || this.poweredDown || this.anDone || this.loopback) return;
     this.scheduleAutoneg(() => {
-      if (!this.carrier || this.poweredDown) return;
+      if (!this.carrier || this.poweredDown || this.loopback) return;
       this.anDone = true;
       this.setLink(true);
     });

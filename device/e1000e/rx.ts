@@ -62,6 +62,8 @@ export interface RxDiag {
   unplaceable: number;
   /** Buffer writes clamped to their size by putBuffer: a bug in the layout code if ever non-zero. */
   overrunsBlocked: number;
+  /** Frames from the wire while in PHY or MAC loopback. */
+  loopbackIgnored: number;
 }
 
 /** Standard CRC-32 (IEEE 802.3) for the FCS kept when SECRC is clear. */
@@ -82,7 +84,7 @@ export function crc32(b: Uint8Array): number {
 
 /** Receive queue 0 of an 82574L. */
 export class RxEngine {
-  readonly diag: RxDiag = { filtered: 0, vlanFiltered: 0, disabled: 0, ringFetchFaults: 0, bufferFaults: 0, badTail: 0, fifoOverflow: 0, ingressDrops: 0, badHead: 0, unplaceable: 0, overrunsBlocked: 0 };
+  readonly diag: RxDiag = { filtered: 0, vlanFiltered: 0, disabled: 0, ringFetchFaults: 0, bufferFaults: 0, badTail: 0, fifoOverflow: 0, ingressDrops: 0, badHead: 0, unplaceable: 0, overrunsBlocked: 0, loopbackIgnored: 0 };
   /** Frames accepted but waiting for descriptors in the on-chip packet buffer. */
   private fifo: Uint8Array[] = [];
   private fifoBytes = 0;
@@ -157,6 +159,11 @@ export class RxEngine {
       if (!this.ingressEvent) this.ingressEvent = this.dev.host.schedule(Math.ceil(this.ingressAt[0]!) - now, this.ingressCb, 4);
       return;
     }
+    this.receiveNow(frame);
+  }
+
+  /** A frame the device's own transmitter looped back (PHY or MAC loopback): no wire pacing. */
+  receiveLooped(frame: Uint8Array): void {
     this.receiveNow(frame);
   }
 

@@ -386,6 +386,7 @@ export class TxEngine {
     this.dev.stats.txFrame(frame);
     const t = this.dev.host.trace;
     if (t.enabled('e1000e_tx_frame')) t.emit('e1000e_tx_frame', { dev: this.dev.name, length: frame.length });
-    this.dev.host.sendFrame(frame);
+    if (this.dev.loopback()) this.dev.loopFrame(frame);
+    else this.dev.host.sendFrame(frame);
   }
 }
