@@ -13,7 +13,7 @@ import { EthernetSwitch } from '../wire/switch.js';
 import { PcapCapture } from '../wire/pcap.js';
 import { passtAvailable } from './passt.js';
 import { ensureHostTools } from './host-root.js';
-import { startGuest, type GuestRun } from './guest-run.js';
+import { startGuest, consoleFilter, failureTail, type GuestRun } from './guest-run.js';
 import { setup, type ProvisionOptions } from './guest/provision.js';
 import { RingTrace, ForwardingTrace, tracePatternMatcher, formatTrace, type TraceSink, type TraceRecord } from '../device/trace.js';
 import type { TimingParams } from '../device/sim/timing.js';
@@ -498,12 +498,13 @@ export async function boot(o: BootOptions = {}): Promise<BootResult> {
       const peers = n > 1 ? ips.filter((_, j) => j !== i).map((x) => x!) : [];
       const script = o.shell ? undefined : o.run ?? defaultScript(host, peers);
       const prefix = n > 1 ? `guest${i}: ` : 'guest: ';
+      // Quiet: kernel lines only from the NIC driver and reports of kernel trouble; the rest all.
+      const shown = consoleFilter(!stream);
       runs.push(startGuest({
         qemu, guest, nic: { kind: 'vfio-user', socket: sockets[i]! }, workDir: work, memMiB: o.memMiB, intMode: o.intMode,
         guestIp: ips[i], script, interactive: o.shell, extraCmdline: o.extraCmdline, name: n > 1 ? `guest${i}` : undefined,
         onLine: o.shell ? undefined : (l) => {
-          // Kernel messages start with "[ time]": in quiet mode only the NIC driver's are shown.
-          if (stream || /e1000e|eth0/.test(l) || !l.startsWith('[')) log(logLine(o.json, 'console', `guest${i}`, o.json ? '' : `${prefix}${l}`, { line: l }));
+          if (shown(l)) log(logLine(o.json, 'console', `guest${i}`, o.json ? '' : `${prefix}${l}`, { line: l }));
         },
       }));
     }
@@ -543,8 +544,13 @@ export async function boot(o: BootOptions = {}): Promise<BootResult> {
     const who = n > 1 ? `guest${i}` : 'guest';
     log('');
     log(`nicsim: boot FAILED${n > 1 ? ` (${who})` : ''}: ${g.failure}`);
+    const { firstTrouble, tail } = failureTail(g.consoleLines, 40);
+    if (firstTrouble) {
+      log(`--- first kernel error, line ${firstTrouble.line} of ${g.consoleLines.length} of the ${who} console ---`);
+      for (const l of firstTrouble.lines) log(l);
+    }
     log(`--- last 40 lines of the ${who} console ---`);
-    for (const l of g.consoleLines.slice(-40)) log(l);
+    for (const l of tail) log(l);
     if (runs[i]?.qemuStderr) {
       log('--- QEMU stderr ---');
       log(runs[i]!.qemuStderr.trim().split('\n').slice(-20).join('\n'));

@@ -158,3 +158,73 @@ export class GuestRun {
 export function startGuest(o: GuestOptions): GuestRun {
   return new GuestRun(o);
 }
+
+/**
+ * Console lines in which the guest kernel says something went wrong: panics, BUG and Oops
+ * reports, warnings with their registers and call trace, lockups and stalls. The words are the
+ * ones Linux prints (lib/bug.c, kernel/panic.c, arch/x86/mm/fault.c, arch/x86/kernel/dumpstack.c);
+ * `panic=` of the kernel command line is not one of them.
+ */
+const KERNEL_TROUBLE = new RegExp([
+  /Kernel panic|\bpanic\b(?!=)|\w_panic\b/, // skb_over_panic, skb_under_panic
+  /\bBUG[: ]|kernel BUG at|\bOops\b|\bWARNING:|\[ cut here \]/,
+  /Call Trace|\bRIP: |general protection fault|unable to handle/,
+  /soft lockup|hard LOCKUP|detected stalls|self-detected stall|blocked for more than \d+ seconds|KASAN|nobody cared/,
+].map((r) => r.source).join('|'));
+
+/** Lines that close a kernel report (a WARN, BUG or Oops; a panic). */
+const REPORT_END = /---\[ end (trace|Kernel panic)/;
+
+/** Longest kernel report followed line by line once it started (a panic's call trace included). */
+const REPORT_MAX_LINES = 80;
+
+/** Whether a console line is the guest kernel saying something went wrong. */
+export function isKernelTrouble(line: string): boolean {
+  return KERNEL_TROUBLE.test(line);
+}
+
+/**
+ * What `nicsim boot --quiet` shows of a guest console: the lines that are not kernel messages
+ * (init, the script and its output), the NIC driver's kernel lines, and every kernel report of
+ * trouble from its first line to its end marker (its registers and call trace are what say
+ * where it went wrong). Without `quiet` every line. One filter per console: it keeps state.
+ */
+export function consoleFilter(quiet: boolean): (line: string) => boolean {
+  if (!quiet) return () => true;
+  let inReport = 0;
+  return (line) => {
+    if (isKernelTrouble(line)) {
+      inReport = REPORT_END.test(line) ? 0 : REPORT_MAX_LINES;
+      return true;
+    }
+    if (inReport > 0) {
+      inReport = REPORT_END.test(line) ? 0 : inReport - 1;
+      return true;
+    }
+    return !line.startsWith('[') || /e1000e|eth0/.test(line);
+  };
+}
+
+/** The console part of a failed boot's report. */
+export interface FailureTail {
+  /** The first kernel report of trouble when it began before the tail: its lines and where it started. */
+  firstTrouble: { line: number; lines: string[] } | null;
+  /** The last `n` lines. */
+  tail: string[];
+}
+
+/**
+ * The last `n` console lines and, when the first line saying something went wrong (a panic, BUG,
+ * Oops, WARNING...) scrolled out of them, that line with the rest of its report (up to its end
+ * marker or `maxReport` lines, and never into the tail): after a crash the console goes on with
+ * the aftermath, and the tail alone no longer shows the cause.
+ */
+export function failureTail(lines: readonly string[], n = 40, maxReport = 30): FailureTail {
+  const start = Math.max(0, lines.length - n);
+  const tail = lines.slice(start);
+  const first = lines.findIndex((l) => isKernelTrouble(l));
+  if (first < 0 || first >= start) return { firstTrouble: null, tail };
+  let end = first + 1;
+  while (end < start && end - first < maxReport && !REPORT_END.test(lines[end - 1]!)) end++;
+  return { firstTrouble: { line: first + 1, lines: lines.slice(first, end) }, tail };
+}
