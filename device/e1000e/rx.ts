@@ -13,6 +13,7 @@ import {
 import { guestAddr, addrAdd, type GuestAddr } from '../types.js';
 import type { EventHandle } from '../host.js';
 import { foldSum, onesSum } from './offload.js';
+import { rssClassify, type RssResult } from './rss.js';
 import { wireTimeNs } from '../sim/timing.js';
 import { isBroadcast } from './stats.js';
 import type { E1000eDevice } from './device.js';
@@ -342,6 +343,7 @@ export class RxEngine {
     }
   }
   private readonly sizes = new Int32Array(4);
+  private readonly rss: RssResult = { hash: 0, type: 0, queue: 0 };
   private readonly lengths = new Int32Array(4);
   private readonly addrs: GuestAddr[] = [0 as GuestAddr, 0 as GuestAddr, 0 as GuestAddr, 0 as GuestAddr];
 
@@ -461,6 +463,15 @@ export class RxEngine {
     if (this.available(n) < need * step) return false;
     const extended = split || (m[RFCTL]! & RFCTL_EXTEN) !== 0;
     const pcsd = (m[RXCSUM]! & RXCSUM_PCSD) !== 0;
+    // With PCSD the write-back carries the RSS hash and type in place of the IP ID and packet
+    // checksum. Linux sets the MRQC hash fields and PCSD but leaves MRQE (multiple queues) at 00
+    // and still reads the hash: the hash is reported whenever a field applies; MRQE only
+    // decides whether RETA picks a queue (the 82574L models one queue here; the MRQ field carries
+    // the queue RETA names).
+    const rss = this.rss;
+    let mrq = 0;
+    if (extended && pcsd && rssClassify(m, frame, rss)) mrq = (rss.type | (rss.queue << 8)) >>> 0;
+    else rss.hash = 0;
     this.checksumStatus(data, !pcsd || !extended);
     const status = this.csStatus;
     const errors = this.csErrors;
@@ -511,8 +522,8 @@ export class RxEngine {
       const st = RXD_STAT_DD | (eop ? RXD_STAT_EOP | status : 0) | (eop && vlanTag >= 0 ? RXD_STAT_VP : 0);
       if (extended) {
         // Every byte of the write-back is set: no clearing pass needed.
-        w.setUint32(0, 0, true);
-        w.setUint32(4, pcsd ? 0 : ((pktCsum << 16) | ipId) >>> 0, true);
+        w.setUint32(0, mrq, true);
+        w.setUint32(4, pcsd ? rss.hash : ((pktCsum << 16) | ipId) >>> 0, true);
         w.setUint32(8, (st | (eop ? errors : 0)) >>> 0, true);
         w.setUint16(12, lengths[0]!, true);
         w.setUint16(14, vlanTag >= 0 ? vlanTag : 0, true);

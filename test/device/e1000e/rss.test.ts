@@ -2,6 +2,7 @@ import { describe, it, expect } from 'vitest';
 import * as D from '../../../device/e1000e/defs.js';
 import { MMIO_WORDS } from '../../../device/e1000e/registers.js';
 import { toeplitz, computeRss, rssClassify, rssEnabled, type RssResult } from '../../../device/e1000e/rss.js';
+import { makeRig, linkUp, setupRings, RX_RING, RX_BUF } from '../../support/device-helpers.js';
 
 // Microsoft's "Verifying the RSS Hash Calculation" suite, as reproduced in Intel datasheets (82599
 // §7.1.2.8.3, I210 §7.1.2.10.3) and in DPDK app/test/test_thash.c.
@@ -397,5 +398,62 @@ describe('82574L RSS on received frames', () => {
       if (len >= 21 && i & 1) b[20] = [0, 43, 44, 51, 60, 135, 6][rnd() % 7]!;
       expect(() => computeRss(m, strict(b), { hash: 0, type: 0, queue: 0 })).not.toThrow();
     }
+  });
+});
+
+describe('82574L RSS in the receive write-back', () => {
+  /** A device set up as Linux's e1000e_setup_rss_hash leaves it: MRQC fields without MRQE, PCSD. */
+  function linuxRig(psrctl = 0) {
+    const r = makeRig();
+    linkUp(r);
+    setupRings(r, 16);
+    for (let i = 0; i < D.NUM_RSSRK; i++) {
+      r.wr(D.REG.RSSRK + 4 * i, (MS_KEY[4 * i]! | (MS_KEY[4 * i + 1]! << 8) | (MS_KEY[4 * i + 2]! << 16) | (MS_KEY[4 * i + 3]! << 24)) >>> 0);
+    }
+    r.wr(D.REG.MRQC, 0x00370000);
+    r.wr(D.REG.RXCSUM, r.rd(D.REG.RXCSUM) | D.RXCSUM_PCSD);
+    r.wr(D.REG.RCTL, r.rd(D.REG.RCTL) | D.RCTL_UPE);
+    if (psrctl) {
+      r.wr(D.REG.RCTL, r.rd(D.REG.RCTL) & ~D.RCTL_EN);
+      r.wr(D.REG.PSRCTL, psrctl);
+      r.wr(D.REG.RDLEN0, 8 * 32);
+      r.wr(D.REG.RDH0, 0);
+      for (let i = 0; i < 8; i++) for (let b = 0; b < 4; b++) r.host.w32(RX_RING + i * 32 + b * 8, RX_BUF + i * 0x4000 + b * 0x1000);
+      r.wr(D.REG.RDT0, 14);
+      r.wr(D.REG.RCTL, r.rd(D.REG.RCTL) | D.RCTL_EN | D.RCTL_DTYP_PS | D.RCTL_LPE);
+    }
+    return r;
+  }
+
+  for (const [name, ps] of [['extended', 0], ['packet-split', 0x04040401]] as const) {
+    it(`writes the Toeplitz hash and the RSS type for every verification vector (${name} descriptors)`, () => {
+      const stride = ps ? 32 : 16;
+      for (const [k, v] of V4_SUITE.entries()) {
+        const r = linuxRig(ps);
+        r.dev.receiveFrame(eth(0x0800, ipv4(v.src, v.dst, TCP, tcp(v.sport, v.dport))));
+        r.dev.receiveFrame(eth(0x0800, ipv4(v.src, v.dst, UDP, udp(v.sport, v.dport))));
+        r.host.queue.run();
+        expect([r.host.r32(RX_RING + 4), r.host.r32(RX_RING) & 0xf], `v4 row ${k}`).toEqual([v.tcp, D.RSS_TYPE_IPV4_TCP]);
+        expect([r.host.r32(RX_RING + stride + 4), r.host.r32(RX_RING + stride) & 0xf], `v4 row ${k}`).toEqual([v.ip, D.RSS_TYPE_IPV4]);
+      }
+      for (const [k, v] of V6_SUITE.entries()) {
+        const r = linuxRig(ps);
+        r.dev.receiveFrame(eth(0x86dd, ipv6(v6(v.src), v6(v.dst), TCP, tcp(v.sport, v.dport))));
+        r.dev.receiveFrame(eth(0x86dd, ipv6(v6(v.src), v6(v.dst), UDP, udp(v.sport, v.dport))));
+        r.host.queue.run();
+        expect([r.host.r32(RX_RING + 4), r.host.r32(RX_RING) & 0xf], `v6 row ${k}`).toEqual([v.tcp, D.RSS_TYPE_IPV6_TCP_EX]);
+        expect(r.host.r32(RX_RING + stride + 4), `v6 row ${k}`).toBe(v.ip);
+      }
+    });
+  }
+
+  it('reports no hash without PCSD (the IP ID and packet checksum take that place)', () => {
+    const r = linuxRig();
+    r.wr(D.REG.RXCSUM, r.rd(D.REG.RXCSUM) & ~D.RXCSUM_PCSD);
+    const v = V4_SUITE[0]!;
+    r.dev.receiveFrame(eth(0x0800, ipv4(v.src, v.dst, TCP, tcp(v.sport, v.dport))));
+    r.host.queue.run();
+    expect(r.host.r32(RX_RING)).toBe(0);
+    expect(r.host.r32(RX_RING + 4) & 0xffff).toBe(0x1234); // the IP ID
   });
 });
