@@ -23,6 +23,9 @@ import type { WireEndpoint, WirePort } from '../wire/wire.js';
 /** Trace points always kept in the ring shown after a failed boot. */
 const RING_POINTS = 'vfu_*,e1000e_link,e1000e_reset,e1000e_*_fault,e1000e_*_bad_*,e1000e_reg_unknown_*,e1000e_reg_write,e1000e_rx_overrun,e1000e_tx_oversize,e1000e_dma_blocked,pci_config_write';
 
+/** Trace points a served NIC counts for its report, whatever --trace says. */
+const COUNTED_POINTS = new Set(['e1000e_link', 'vfu_connection_closed']);
+
 export const DEFAULT_MAC = new Uint8Array([0x52, 0x54, 0x00, 0x4e, 0x53, 0x01]);
 
 export interface ServeOptions {
@@ -64,6 +67,8 @@ export class ServedNic {
   private readonly ownsBackend: boolean;
   /** Times the MAC saw link come up (the guest driver's PHY power-down ends a run with link down). */
   linkUps = 0;
+  /** MAC link when the last client's connection closed, before the reset that follows it. */
+  linkAtClientExit: boolean | null = null;
 
   /** Like the constructor, but also opens backends that need to wait (sockets, passt). */
   static async start(o: ServeOptions): Promise<ServedNic> {
@@ -99,9 +104,9 @@ export class ServedNic {
     let clock = () => 0;
     this.ring = new RingTrace(RING_POINTS, () => clock(), 400);
     const sink: TraceSink = {
-      enabled: (p) => this.ring.enabled(p) || liveOn(p),
+      enabled: (p) => this.ring.enabled(p) || liveOn(p) || COUNTED_POINTS.has(p),
       emit: (p, f) => {
-        if (p === 'e1000e_link' && f['up']) this.linkUps++;
+        if (COUNTED_POINTS.has(p)) this.count(p, f);
         if (this.ring.enabled(p)) this.ring.emit(p, f);
         if (liveOn(p)) {
           const rec = { time: clock(), point: p, fields: f } as TraceRecord;
@@ -139,14 +144,29 @@ export class ServedNic {
     log(`nicsim: serving an 82574L (${name}, ${formatMac(o.mac ?? DEFAULT_MAC)}) on ${o.socket}, backend ${this.backend.description}${o.pcap ? `, capturing to ${o.pcap}` : ''}`);
   }
 
-  /** Link state and counters, as printed at the end of a boot and by serve on exit. */
-  report(): string[] {
+  private count(p: string, f: Record<string, unknown>): void {
+    if (p === 'e1000e_link') {
+      if (f['up']) this.linkUps++;
+    } else if (p === 'vfu_connection_closed') {
+      this.linkAtClientExit = this.dev.device.linkUp();
+    }
+  }
+
+  /**
+   * Link state and counters, as printed at the end of a boot and by serve on exit. `end` says
+   * what became of the guest, when the caller knows (boot does).
+   */
+  report(end?: RunEnd): string[] {
     const d = this.dev.device;
     const t = d.stats.totals;
     const irq = this.dev.irqs;
     const cap = this.capture?.stats;
+    // Once the client has gone the device is reset (link down): what counts is the link it left.
+    const gone = !this.server.connected && this.linkAtClientExit !== null;
+    const up = gone ? this.linkAtClientExit! : d.linkUp();
+    const client = this.server.connected ? 'connected' : gone ? 'left' : 'never';
     return [
-      `link now: ${d.linkUp() ? 'up, 1000 Mb/s full duplex' : 'down'}${this.linkUps ? ` (came up ${this.linkUps} time(s) during the run)` : ''}`,
+      linkLine({ up, ups: this.linkUps, end, client }),
       `device counters: rx_packets=${t.rxPackets} rx_octets=${t.rxOctets} tx_packets=${t.txPackets} tx_octets=${t.txOctets} rx_missed=${t.rxMissed} rx_no_buffers=${t.rxNoBuffers}`,
       `interrupts delivered: intx=${irq.delivered[0]} msi=${irq.delivered[1]} msix=${irq.delivered[2]} (per vector ${d.irq.counts.msix.join('/')}) dropped=${irq.dropped.reduce((a, b) => a + b, 0)}`,
       `backend ${this.backend.description}: ${Object.entries(this.backend.stats()).map(([k, v]) => `${k}=${v}`).join(' ')}`,
@@ -184,6 +204,49 @@ export interface NicCounters extends Pick<StatTotals, 'rxPackets' | 'rxOctets' |
   msi: number;
   messages: number;
   link: boolean;
+}
+
+/** What became of a NIC's guest: it powered itself off, or it was stopped or crashed (`how`, e.g. "was stopped at the 300 s timeout"). */
+export type RunEnd = { kind: 'poweroff' } | { kind: 'stopped'; how: string };
+
+/** What the link line of a report is made of. */
+export interface LinkFacts {
+  /** MAC link at the end: now, or when the client left (the device is reset after that). */
+  up: boolean;
+  /** Times it came up during the run. */
+  ups: number;
+  end?: RunEnd;
+  /** The vfio-user client (QEMU): still connected, gone, or never there. */
+  client?: 'connected' | 'left' | 'never';
+}
+
+/**
+ * The report's link line. A link that is down because the guest powered off (its driver powers
+ * the PHY down on the way) is what a good run ends with and is said so; a link down while the
+ * guest still ran, or one that never came up, reads as the failure it is.
+ */
+export function linkLine(f: LinkFacts): string {
+  const times = `${f.ups} time(s)`;
+  const full = 'up, 1000 Mb/s full duplex';
+  if (f.end?.kind === 'poweroff') {
+    if (f.ups === 0) return 'link: DOWN, never came up before the guest powered off';
+    return f.up
+      ? `link: up ${times} during the run; still up when the guest powered off`
+      : `link: up ${times} during the run; the guest powered off (link down at exit)`;
+  }
+  if (f.end?.kind === 'stopped') {
+    if (f.ups === 0) return `link: DOWN, never came up (the guest ${f.end.how})`;
+    return f.up
+      ? `link: ${full} when the guest ${f.end.how} (came up ${times} during the run)`
+      : `link: DOWN while the guest was running (it had come up ${times}); the guest ${f.end.how}`;
+  }
+  if (f.client === 'never') return `link${f.up ? ` now: ${full}` : ': down'}, no client has connected`;
+  if (f.client === 'left') {
+    if (f.ups === 0) return 'link: DOWN, never came up before the client disconnected';
+    return `link: up ${times} during the run; ${f.up ? 'still up' : 'down'} when the client disconnected`;
+  }
+  if (f.ups === 0) return 'link now: DOWN, never came up';
+  return f.up ? `link now: ${full} (came up ${times} during the run)` : `link now: DOWN while the client is connected (came up ${times} during the run)`;
 }
 
 /**
@@ -293,9 +356,10 @@ export class ServedGroup {
     return g;
   }
 
-  report(): string[] {
+  /** Every NIC's report (`ends[i]`: what became of NIC i's guest, if known), then the switch's and the uplink's. */
+  report(ends: (RunEnd | undefined)[] = []): string[] {
     const out: string[] = [];
-    for (const n of this.nics) out.push(...n.report().map((l) => (this.nics.length > 1 ? `${n.name}: ${l}` : l)));
+    for (const [i, n] of this.nics.entries()) out.push(...n.report(ends[i]).map((l) => (this.nics.length > 1 ? `${n.name}: ${l}` : l)));
     if (this.switch) {
       out.push(`switch: ${Object.entries(this.switch.stats).map(([k, v]) => `${k}=${v}`).join(' ')}; ports ${this.switch.portList().map((p) => `${p.name} tx=${p.stats.txFrames} rx=${p.stats.rxFrames}`).join(', ')}`);
     }
@@ -360,6 +424,8 @@ export interface GuestOutcome {
   runStatus: number | null;
   consoleLines: string[];
   failure?: string;
+  /** Whether the guest powered itself off, or how it was stopped. */
+  end: RunEnd;
 }
 
 export interface BootResult {
@@ -489,6 +555,8 @@ export async function boot(o: BootOptions = {}): Promise<BootResult> {
   const runs: GuestRun[] = [];
   const stream = o.streamConsole ?? true;
   const failures: (string | undefined)[] = Array.from({ length: n }, () => undefined);
+  /** How a guest that did not power itself off ended (timeout, QEMU's exit status). */
+  const stops: (string | undefined)[] = Array.from({ length: n }, () => undefined);
   const onSignal = () => void Promise.all(runs.map((r) => r.kill()));
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
@@ -514,9 +582,11 @@ export async function boot(o: BootOptions = {}): Promise<BootResult> {
       const r = await Promise.race([run.exited, timer]);
       if (r === 'timeout') {
         failures[i] = `timed out after ${timeout / 1000} s`;
+        stops[i] = `was stopped at the ${timeout / 1000} s timeout`;
         await run.kill();
       } else if (r.code !== 0) {
         failures[i] = `QEMU exited with ${r.code ?? r.signal}${run.qemuStderr ? `: ${run.qemuStderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`;
+        stops[i] = `was stopped (QEMU exited with ${r.code ?? r.signal})`;
       }
     }));
   } finally {
@@ -534,9 +604,12 @@ export async function boot(o: BootOptions = {}): Promise<BootResult> {
       if (!linkUp) failure = 'the guest driver never reported link up';
       else if (runStatus === null) failure = 'the guest did not finish its script';
     }
-    return { linkUp, runStatus, consoleLines: lines, failure };
+    // QEMU exits 0 (-no-reboot) on a power-off and on a reboot alike: a panic with panic=-1 reboots.
+    const stop = stops[i] ?? (!o.shell && runStatus === null ? 'ended without finishing its script' : undefined);
+    const end: RunEnd = stop ? { kind: 'stopped', how: stop } : { kind: 'poweroff' };
+    return { linkUp, runStatus, consoleLines: lines, failure, end };
   });
-  const report = group.report();
+  const report = group.report(outcomes.map((g) => g.end));
   log('');
   for (const l of report) log(logLine(o.json, 'report', null, l));
   outcomes.forEach((g, i) => {
