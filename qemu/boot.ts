@@ -24,7 +24,7 @@ import type { WireEndpoint, WirePort } from '../wire/wire.js';
 const RING_POINTS = 'vfu_*,e1000e_link,e1000e_reset,e1000e_*_fault,e1000e_*_bad_*,e1000e_reg_unknown_*,e1000e_reg_write,e1000e_rx_overrun,e1000e_tx_oversize,e1000e_dma_blocked,pci_config_write';
 
 /** Trace points a served NIC counts for its report, whatever --trace says. */
-const COUNTED_POINTS = new Set(['e1000e_link', 'vfu_connection_closed']);
+const COUNTED_POINTS = new Set(['e1000e_link', 'vfu_connection_closed', 'e1000e_rx_runt', 'e1000e_rx_oversize', 'e1000e_loopback_frame']);
 
 export const DEFAULT_MAC = new Uint8Array([0x52, 0x54, 0x00, 0x4e, 0x53, 0x01]);
 
@@ -69,6 +69,8 @@ export class ServedNic {
   linkUps = 0;
   /** MAC link when the last client's connection closed, before the reset that follows it. */
   linkAtClientExit: boolean | null = null;
+  /** Receive drops and loopback the device counts only in clear-on-read registers (RUC, ROC) or not at all: counted from its trace points. */
+  readonly rxTraced = { runts: 0, oversize: 0, looped: 0 };
 
   /** Like the constructor, but also opens backends that need to wait (sockets, passt). */
   static async start(o: ServeOptions): Promise<ServedNic> {
@@ -149,7 +151,30 @@ export class ServedNic {
       if (f['up']) this.linkUps++;
     } else if (p === 'vfu_connection_closed') {
       this.linkAtClientExit = this.dev.device.linkUp();
+    } else if (p === 'e1000e_rx_runt') {
+      this.rxTraced.runts++;
+    } else if (p === 'e1000e_rx_oversize') {
+      this.rxTraced.oversize++;
+    } else if (p === 'e1000e_loopback_frame') {
+      this.rxTraced.looped++;
     }
+  }
+
+  /** Where every frame that reached the NIC went: delivered to the guest, or which drop. */
+  rxAccount(): RxAccount {
+    const d = this.dev.device;
+    const t = d.stats.totals;
+    const x = d.rx.diag;
+    return {
+      fromBackend: this.port.stats.rxFrames,
+      looped: this.rxTraced.looped,
+      delivered: t.rxPackets,
+      drops: {
+        filtered: x.filtered, vlanFiltered: x.vlanFiltered, disabled: x.disabled, missed: t.rxMissed,
+        runts: this.rxTraced.runts, oversize: this.rxTraced.oversize, ingressDrops: x.ingressDrops,
+        unplaceable: x.unplaceable, ringFaults: x.ringFetchFaults, loopbackIgnored: x.loopbackIgnored,
+      },
+    };
   }
 
   /**
@@ -170,6 +195,7 @@ export class ServedNic {
       `device counters: rx_packets=${t.rxPackets} rx_octets=${t.rxOctets} tx_packets=${t.txPackets} tx_octets=${t.txOctets} rx_missed=${t.rxMissed} rx_no_buffers=${t.rxNoBuffers}`,
       `interrupts delivered: intx=${irq.delivered[0]} msi=${irq.delivered[1]} msix=${irq.delivered[2]} (per vector ${d.irq.counts.msix.join('/')}) dropped=${irq.dropped.reduce((a, b) => a + b, 0)}`,
       `backend ${this.backend.description}: ${Object.entries(this.backend.stats()).map(([k, v]) => `${k}=${v}`).join(' ')}`,
+      rxAccountLine(this.rxAccount()),
       `vfio-user: ${this.server.connections} connection(s), ${this.dev.stats.messages} messages (${this.dev.stats.posted} posted, ${this.dev.stats.errors} errors${this.dev.stats.recentErrors.length ? `: ${[...new Set(this.dev.stats.recentErrors)].join(', ')}` : ''}), DMA faults ${this.dev.dma.faults}`,
       ...(cap ? [`capture ${this.o.pcap}: ${cap.frames} frames, ${cap.bytes} bytes${cap.dropped ? `, ${cap.dropped} not written (size limit)` : ''}`] : []),
     ];
@@ -247,6 +273,66 @@ export function linkLine(f: LinkFacts): string {
   }
   if (f.ups === 0) return 'link now: DOWN, never came up';
   return f.up ? `link now: ${full} (came up ${times} during the run)` : `link now: DOWN while the client is connected (came up ${times} during the run)`;
+}
+
+/** Frames into a NIC's receiver and where each went (the device's totals and RX diagnostics). */
+export interface RxAccount {
+  /** Frames the backend handed the NIC (its rxFrames). */
+  fromBackend: number;
+  /** Frames the device's own transmitter sent back to its receiver (PHY or MAC loopback). */
+  looped: number;
+  /** Stored in guest memory (rx_packets, GPRC). */
+  delivered: number;
+  drops: {
+    /** Destination address filter (RAR, MTA, broadcast, promiscuous). */
+    filtered: number;
+    vlanFiltered: number;
+    /** Receiver off (RCTL.EN clear) or link down. */
+    disabled: number;
+    /** Packet buffer full (MPC). */
+    missed: number;
+    runts: number;
+    oversize: number;
+    /** Arriving faster than the line rate, beyond what the link partner's queue holds. */
+    ingressDrops: number;
+    unplaceable: number;
+    ringFaults: number;
+    loopbackIgnored: number;
+  };
+}
+
+const DROP_NAMES: Record<keyof RxAccount['drops'], string> = {
+  filtered: 'filtered by destination address',
+  vlanFiltered: 'VLAN-filtered',
+  disabled: 'receiver off or link down',
+  missed: 'missed, packet buffer full (MPC)',
+  runts: 'runts',
+  oversize: 'oversize (ROC)',
+  ingressDrops: 'ingress drops (faster than line rate)',
+  unplaceable: 'too long for the ring\'s buffers',
+  ringFaults: 'lost to descriptor DMA faults',
+  loopbackIgnored: 'ignored in loopback',
+};
+
+/**
+ * The report line that reconciles the backend's rxFrames with rx_packets: the frames delivered,
+ * plus each reason the device dropped one, plus what it still holds (the packet buffer, the
+ * ingress queue) or flushed with a reset, which it does not count.
+ */
+export function rxAccountLine(a: RxAccount): string {
+  const into = a.fromBackend + a.looped;
+  const head = `rx frames: ${a.fromBackend} from the backend${a.looped ? ` + ${a.looped} looped back inside the device` : ''}`;
+  if (into === 0 && a.delivered === 0) return `${head}`;
+  const parts = [`${a.delivered} delivered (rx_packets)`];
+  let sum = a.delivered;
+  for (const [k, name] of Object.entries(DROP_NAMES) as [keyof RxAccount['drops'], string][]) {
+    const v = a.drops[k];
+    if (v) parts.push(`${v} ${name}`);
+    sum += v;
+  }
+  const rest = into - sum;
+  if (rest > 0) parts.push(`${rest} still queued in the device or flushed by a reset`);
+  return `${head} = ${parts.join(' + ')}${rest < 0 ? ` (${-rest} more counted than arrived)` : ''}`;
 }
 
 /**
