@@ -16,6 +16,31 @@ export interface MacInfo {
   rarEntryCount: number;
 }
 
+/** e1000_fc_mode */
+export const enum FcMode {
+  NONE = 0,
+  RX_PAUSE = 1,
+  TX_PAUSE = 2,
+  FULL = 3,
+}
+
+/** Flow-control settings (e1000_fc_info). */
+export interface FcInfo {
+  requestedMode: FcMode;
+  currentMode: FcMode;
+  /** Receive buffer thresholds (bytes, 8-byte granularity) for XOFF and XON. */
+  highWater: number;
+  lowWater: number;
+  /** Pause time we ask for in XOFF, in 512-bit-time quanta. */
+  pauseTime: number;
+  sendXon: boolean;
+  /** Resolve the mode by autonegotiation. */
+  autoneg: boolean;
+}
+
+/** E1000_FC_PAUSE_TIME */
+export const FC_PAUSE_TIME = 0x0680;
+
 /** PHY identity (e1000_phy_info). */
 export interface PhyInfo {
   id: number;
@@ -50,6 +75,8 @@ export class E1000Hw {
   };
   readonly phy: PhyInfo = { id: 0, revision: 0, addr: D.MDIC_PHY_ADDR };
   readonly stats: HwStats = newHwStats();
+  /** The 82571 family's default is full flow control (e1000_setup_link_82571). */
+  readonly fc: FcInfo = { requestedMode: FcMode.FULL, currentMode: FcMode.FULL, highWater: 0, lowWater: 0, pauseTime: FC_PAUSE_TIME, sendXon: true, autoneg: true };
   nvmWordSize = 64;
   /** Link speed (Mb/s) and duplex (true = full) once link is up. */
   speed = 0;
@@ -331,10 +358,14 @@ export class E1000Hw {
     this.commitPhy();
     this.writePhyReg(D.PHY.P29, 3);
     this.writePhyReg(D.PHY.P30, 0);
-    // e1000e_copper_link_autoneg: advertise everything, then restart.
+    // e1000e_copper_link_autoneg: advertise every speed and the pause the requested mode wants.
+    this.fc.currentMode = this.fc.requestedMode;
     const anar = this.readPhyReg(D.PHY.ANAR);
     if (anar < 0) return anar;
-    this.writePhyReg(D.PHY.ANAR, anar | 0x01e0 | 0x0c00);
+    let adv = (anar | 0x01e0) & ~(D.NWAY_AR_PAUSE | D.NWAY_AR_ASM_DIR);
+    if (this.fc.currentMode === FcMode.RX_PAUSE || this.fc.currentMode === FcMode.FULL) adv |= D.NWAY_AR_PAUSE | D.NWAY_AR_ASM_DIR;
+    else if (this.fc.currentMode === FcMode.TX_PAUSE) adv |= D.NWAY_AR_ASM_DIR;
+    this.writePhyReg(D.PHY.ANAR, adv);
     const gcr = this.readPhyReg(D.PHY.GCR_1000T);
     this.writePhyReg(D.PHY.GCR_1000T, (gcr < 0 ? 0 : gcr) | 0x0200);
     const bmcr = this.readPhyReg(D.PHY.BMCR);
@@ -344,10 +375,55 @@ export class E1000Hw {
     this.ew32(D.REG.FCT, 0x8808);
     this.ew32(D.REG.FCAH, 0x0100);
     this.ew32(D.REG.FCAL, 0x00c28001);
-    this.ew32(D.REG.FCTTV, 0xffff);
-    this.ew32(D.REG.FCRTL, 0x80000000 | 0x4000);
-    this.ew32(D.REG.FCRTH, 0x5000);
+    this.ew32(D.REG.FCTTV, this.fc.pauseTime);
+    this.setFcWatermarks();
     return 0;
+  }
+
+  /** e1000e_set_fc_watermarks: XON/XOFF thresholds only when we may send PAUSE. */
+  setFcWatermarks(): void {
+    let fcrtl = 0;
+    let fcrth = 0;
+    if (this.fc.currentMode & FcMode.TX_PAUSE) {
+      fcrtl = this.fc.lowWater;
+      if (this.fc.sendXon) fcrtl |= D.FCRTL_XONE;
+      fcrth = this.fc.highWater;
+    }
+    this.ew32(D.REG.FCRTL, fcrtl >>> 0);
+    this.ew32(D.REG.FCRTH, fcrth);
+  }
+
+  /** e1000e_force_mac_fc: CTRL.RFCE/TFCE from the current mode. */
+  forceMacFc(): void {
+    let ctrl = this.er32(D.REG.CTRL) & ~(D.CTRL_RFCE | D.CTRL_TFCE);
+    if (this.fc.currentMode & FcMode.RX_PAUSE) ctrl |= D.CTRL_RFCE;
+    if (this.fc.currentMode & FcMode.TX_PAUSE) ctrl |= D.CTRL_TFCE;
+    this.ew32(D.REG.CTRL, ctrl >>> 0);
+  }
+
+  /**
+   * e1000e_config_fc_after_link_up: resolve the mode from our advertisement (ANAR) and the
+   * partner's (ANLPAR) by IEEE 802.3 Annex 28B, then program the MAC.
+   */
+  configFcAfterLinkUp(): void {
+    this.forceMacFc();
+    if (!this.fc.autoneg) return;
+    this.readPhyReg(D.PHY.BMSR);
+    const bmsr = this.readPhyReg(D.PHY.BMSR);
+    if (bmsr < 0 || !(bmsr & D.BMSR_ANEGCOMPLETE)) return;
+    const adv = this.readPhyReg(D.PHY.ANAR);
+    const lp = this.readPhyReg(D.PHY.ANLPAR);
+    if (adv < 0 || lp < 0) return;
+    const P = D.NWAY_AR_PAUSE;
+    const A = D.NWAY_AR_ASM_DIR;
+    let mode = FcMode.NONE;
+    if (adv & P && lp & P) mode = this.fc.requestedMode === FcMode.FULL ? FcMode.FULL : FcMode.RX_PAUSE;
+    else if (!(adv & P) && adv & A && lp & P && lp & A) mode = FcMode.TX_PAUSE;
+    else if (adv & P && adv & A && !(lp & P) && lp & A) mode = FcMode.RX_PAUSE;
+    this.getSpeedAndDuplex();
+    if (!this.fullDuplex) mode = FcMode.NONE;
+    this.fc.currentMode = mode;
+    this.forceMacFc();
   }
 
   /** e1000e_commit_phy: BMCR soft reset. */
@@ -368,9 +444,8 @@ export class E1000Hw {
     if (bmsr < 0 || !(bmsr & D.BMSR_LSTATUS)) return false;
     this.mac.getLinkStatus = false;
     this.readPhyReg(D.PHY.PSSR);
-    this.readPhyReg(D.PHY.ANAR);
-    this.readPhyReg(D.PHY.ANLPAR);
     this.getSpeedAndDuplex();
+    this.configFcAfterLinkUp();
     return true;
   }
 

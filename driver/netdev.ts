@@ -1,7 +1,7 @@
 // Our e1000e driver for the 82574L, shaped like Linux's drivers/net/ethernet/intel/e1000e/netdev.c.
 
 import * as D from '../device/e1000e/defs.js';
-import { E1000Hw } from './hw.js';
+import { E1000Hw, FC_PAUSE_TIME } from './hw.js';
 import type { Kernel } from '../kernel-glue/kernel.js';
 import {
   type PciDev, type PciDriver, type MsixEntry, type IoMem, PCI_DEVICE, pci_enable_device_mem, pci_disable_device,
@@ -1263,10 +1263,34 @@ function setRxMode(netdev: NetDevice<E1000Adapter>): void {
 // ---------------------------------------------------------------------------------------------
 // Reset, up/down, watchdog
 
+/** The 82574's packet buffer allocation for receive, in KB (e1000_82574_info.pba). */
+const PBA_82574 = 32;
+
 /** e1000e_reset */
 function reset(a: E1000Adapter): void {
-  a.ew32(D.REG.PBA, 32);
-  a.er32(D.REG.PBA);
+  const hw = a.hw;
+  let pba = PBA_82574;
+  a.ew32(D.REG.PBA, pba);
+  if (a.maxFrameSize > VLAN_ETH_FRAME_LEN + ETH_FCS_LEN) {
+    // Jumbo frames: room for two frames in the TX FIFO, taken from RX, which keeps one.
+    const v = a.er32(D.REG.PBA);
+    const txSpace = v >>> 16;
+    pba = v & 0xffff;
+    const minTx = Math.ceil(((a.maxFrameSize + 16 - ETH_FCS_LEN) * 2) / 1024);
+    const minRx = Math.ceil(a.maxFrameSize / 1024);
+    if (txSpace < minTx && minTx - txSpace < pba) {
+      pba -= minTx - txSpace;
+      if (pba < minRx) pba = minRx;
+    }
+    a.ew32(D.REG.PBA, pba);
+  } else a.er32(D.REG.PBA);
+  // XOFF when the receive buffer has room for one more full frame (or at 90%), XON 8 bytes lower.
+  const hwm = Math.min(Math.floor((pba * 1024 * 9) / 10), pba * 1024 - a.maxFrameSize);
+  hw.fc.highWater = hwm & D.FCRT_THRESHOLD_MASK;
+  hw.fc.lowWater = hw.fc.highWater - 8;
+  hw.fc.pauseTime = FC_PAUSE_TIME;
+  hw.fc.sendXon = true;
+  hw.fc.currentMode = hw.fc.requestedMode;
   a.hw.resetHw();
   a.ew32(D.REG.CTRL_EXT, a.er32(D.REG.CTRL_EXT) | D.CTRL_EXT_DRV_LOAD);
   a.ew32(D.REG.WUC, 0);
@@ -1341,7 +1365,10 @@ function watchdogTask(a: E1000Adapter): void {
     a.linkSpeed = a.hw.speed;
     a.linkDuplexFull = a.hw.fullDuplex;
     for (const reg of [D.PHY.BMCR, D.PHY.BMSR, D.PHY.ANAR, D.PHY.ANLPAR, D.PHY.ANER, D.PHY.GCR_1000T, D.PHY.GSR_1000T, D.PHY.EXT_STATUS]) a.hw.readPhyReg(reg);
-    netdev_info(nd, `NIC Link is Up ${a.linkSpeed} Mbps ${a.linkDuplexFull ? 'Full' : 'Half'} Duplex, Flow Control: None`);
+    // e1000_print_link_info: the flow-control mode as the MAC was programmed.
+    const ctrl = a.er32(D.REG.CTRL);
+    const fc = ctrl & D.CTRL_TFCE && ctrl & D.CTRL_RFCE ? 'Rx/Tx' : ctrl & D.CTRL_RFCE ? 'Rx' : ctrl & D.CTRL_TFCE ? 'Tx' : 'None';
+    netdev_info(nd, `NIC Link is Up ${a.linkSpeed} Mbps ${a.linkDuplexFull ? 'Full' : 'Half'} Duplex, Flow Control: ${fc}`);
     if (a.linkSpeed !== 1000) nd.features &= ~(NETIF_F_TSO | NETIF_F_TSO6);
     a.ew32(D.REG.TCTL, a.er32(D.REG.TCTL) | D.TCTL_EN);
     netif_carrier_on(nd);

@@ -6,6 +6,7 @@ import { NULL_TRACE, type TraceSink } from '../device/trace.js';
 import type { GuestAddr } from '../device/types.js';
 import { E1000eDevice } from '../device/e1000e/device.js';
 import type { TimingParams } from '../device/sim/timing.js';
+import type { PartnerPause } from '../device/e1000e/phy.js';
 import { Kernel } from '../kernel-glue/kernel.js';
 import type { PciDev, PciDeviceBackend, PciDriver } from '../kernel-glue/pci.js';
 import type { NetDevice } from '../kernel-glue/netdev.js';
@@ -125,10 +126,10 @@ export class Machine {
   }
 
   /** Puts an 82574L in the next free slot. */
-  addNic(opts: { mac: Uint8Array; name?: string; slot?: number; timing?: Partial<TimingParams> }): SimNic {
+  addNic(opts: { mac: Uint8Array; name?: string; slot?: number; timing?: Partial<TimingParams>; partnerPause?: PartnerPause }): SimNic {
     const host = new BusHost(this.kernel, this.testbed.queue, this.testbed.trace);
     const name = opts.name ?? `${this.name}.nic${this.nics.length}`;
-    const dev = E1000eDevice.create(host, { mac: opts.mac, name, timing: opts.timing });
+    const dev = E1000eDevice.create(host, { mac: opts.mac, name, timing: opts.timing, partnerPause: opts.partnerPause });
     const backend: PciDeviceBackend = {
       configRead: (o, s) => dev.configRead(o, s),
       configWrite: (o, s, v) => dev.configWrite(o, s, v),

@@ -535,3 +535,20 @@ export const RSS_KEY_BYTES = 40;
 export const RETA_ENTRIES = 128;
 /** The 82574L's two queues: bit 7 of a RETA entry is the queue index (QEMU E1000_RSS_QUEUE). */
 export const RETA_ENTRY_QUEUE_SHIFT = 7;
+
+// 802.3x flow control (datasheet §3.7.5; Linux defines.h)
+/** FCRTL.XONE: send XON when the receive buffer falls below the low threshold. */
+export const FCRTL_XONE = 0x80000000;
+/** FCRTH/FCRTL thresholds, in bytes with 8-byte granularity. */
+export const FCRT_THRESHOLD_MASK = 0x0000fff8;
+/** The MAC Control ethertype (FCT) and the PAUSE opcode. */
+export const ETH_P_MAC_CONTROL = 0x8808;
+export const MAC_CONTROL_PAUSE = 0x0001;
+/** PAUSE frames' reserved multicast destination 01:80:C2:00:00:01 as FCAL/FCAH hold it. */
+export const FLOW_CONTROL_ADDRESS_LOW = 0x00c28001;
+export const FLOW_CONTROL_ADDRESS_HIGH = 0x0100;
+/** A pause quantum is 512 bit times. */
+export const PAUSE_QUANTUM_BITS = 512;
+/** ANAR/ANLPAR pause advertisement bits (PHY registers 4 and 5). */
+export const NWAY_AR_PAUSE = 0x0400;
+export const NWAY_AR_ASM_DIR = 0x0800;

@@ -2,18 +2,19 @@
 
 import {
   REG, PCI_VENDOR_INTEL, PCI_DEVICE_82574L, CTRL_RST, CTRL_PHY_RST, CTRL_SLU, CTRL_GIO_MASTER_DISABLE,
-  STATUS_FD, STATUS_LU, STATUS_SPEED_1000, STATUS_ASDV_1000, STATUS_GIO_MASTER_ENABLE, STATUS_PHYRA,
+  STATUS_FD, STATUS_LU, STATUS_TXOFF, STATUS_SPEED_1000, STATUS_ASDV_1000, STATUS_GIO_MASTER_ENABLE, STATUS_PHYRA,
   EERD_START, EERD_DONE, EERD_ADDR_SHIFT, EERD_DATA_SHIFT, MDIC_READY, MDIC_ERROR, MDIC_OP_READ, MDIC_OP_WRITE,
   MDIC_PHY_MASK, MDIC_PHY_SHIFT, MDIC_REG_MASK, MDIC_REG_SHIFT, MDIC_DATA_MASK, MDIC_INT_EN, MDIC_PHY_ADDR,
   CTRL_EXT_EE_RST, ICR_LSC, ICR_MDAC, RCTL_EN, TCTL_EN, NVM_WORDS, RCTL_LBM_MASK, RCTL_LBM_MAC,
 } from './defs.js';
 import { REGISTERS, REG_INDEX, MMIO_WORDS, Access, regName, type RegDef } from './registers.js';
 import { buildNvmImage } from './nvm.js';
-import { Phy } from './phy.js';
+import { Phy, type PartnerPause } from './phy.js';
 import { InterruptController } from './interrupts.js';
 import { TxEngine } from './tx.js';
 import { RxEngine } from './rx.js';
 import { Stats } from './stats.js';
+import { FlowControl } from './flow-control.js';
 import { PciFunction, type PciFunctionConfig } from '../pci/index.js';
 import type { DeviceHost, EventHandle } from '../host.js';
 import type { GuestAddr } from '../types.js';
@@ -26,6 +27,9 @@ const EECD = W(REG.EECD);
 const CTRL_EXT = W(REG.CTRL_EXT);
 const RCTL = W(REG.RCTL);
 const TCTL = W(REG.TCTL);
+
+/** The 82574L's on-chip packet buffer, shared by receive (PBA.RXA) and transmit, in KB. */
+export const PACKET_BUFFER_KB = 40;
 
 /** BAR numbers of the 82574L (see e1000e-82574l.md §1). */
 export const BAR_MMIO = 0;
@@ -74,6 +78,8 @@ export interface E1000eOptions {
   timing?: Partial<TimingParams>;
   /** The host (QEMU's vfio-user client) emulates the MSI-X table itself. */
   msixTableInHost?: boolean;
+  /** 802.3x pause the modeled link partner advertises in autonegotiation (default symmetric). */
+  partnerPause?: PartnerPause;
 }
 
 /** Misbehaviour the device saw from its driver (never thrown; counted and traced). */
@@ -99,6 +105,7 @@ export class E1000eDevice {
   readonly tx: TxEngine;
   readonly rx: RxEngine;
   readonly stats: Stats;
+  readonly fc: FlowControl;
   readonly name: string;
   readonly timing: TimingParams;
   readonly diag: DeviceDiag = { unknownReads: 0, unknownWrites: 0, roWrites: 0, dmaBlocked: 0, dmaFaults: 0, reentrantAccesses: 0 };
@@ -125,6 +132,7 @@ export class E1000eDevice {
     );
     this.stats = new Stats(this.mac);
     this.irq = new InterruptController(this);
+    this.fc = new FlowControl(this);
     this.tx = new TxEngine(this);
     this.rx = new RxEngine(this);
     this.phy = new Phy(
@@ -140,6 +148,7 @@ export class E1000eDevice {
         if (this.autonegEvent) host.cancel(this.autonegEvent);
         this.autonegEvent = null;
       },
+      opts.partnerPause ?? 'symmetric',
     );
     this.powerOnReset();
   }
@@ -172,6 +181,7 @@ export class E1000eDevice {
   private softReset(resetPhy: boolean): void {
     for (const d of REGISTERS) if (!d.keepOnSwReset) this.mac[W(d.offset)] = d.reset;
     this.irq.reset();
+    this.fc.reset();
     this.tx.reset();
     this.rx.reset();
     this.ioAddr = 0;
@@ -415,6 +425,12 @@ export class E1000eDevice {
       case REG.STATUS:
         v = this.readStatus();
         break;
+      case REG.PBA: {
+        // RXA is the driver's; TXA (31:16, read-only) is what is left of the 40 KB packet buffer.
+        const rxa = this.mac[W(REG.PBA)]! & 0xffff;
+        v = (rxa | (Math.max(0, PACKET_BUFFER_KB - rxa) << 16)) >>> 0;
+        break;
+      }
       case REG.EECD:
         v = this.mac[EECD]!;
         v = (v & ~0x80) | ((v & 0x40) << 1); // GNT follows REQ: no other NVM master
@@ -436,6 +452,7 @@ export class E1000eDevice {
     const s = this.mac[STATUS]! & STATUS_PHYRA;
     let v = s | STATUS_FD | STATUS_SPEED_1000 | STATUS_ASDV_1000;
     if (this.linkUp()) v |= STATUS_LU;
+    if (this.fc.txPaused()) v |= STATUS_TXOFF;
     if (!(this.mac[CTRL]! & CTRL_GIO_MASTER_DISABLE)) v |= STATUS_GIO_MASTER_ENABLE;
     return v >>> 0;
   }

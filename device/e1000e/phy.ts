@@ -2,8 +2,21 @@
 
 import {
   PHY, PHY_ID1_82574, PHY_ID2_82574, BMCR_RESET, BMCR_ANRESTART, BMCR_PDOWN, BMCR_ANENABLE, BMCR_LOOPBACK,
-  BMSR_LSTATUS, BMSR_ANEGCOMPLETE, ANLPAR_ACK, PSSR_LINK,
+  BMSR_LSTATUS, BMSR_ANEGCOMPLETE, ANLPAR_ACK, PSSR_LINK, NWAY_AR_PAUSE, NWAY_AR_ASM_DIR,
 } from './defs.js';
+
+/**
+ * What the modeled link partner advertises for 802.3x pause: symmetric (PAUSE), asymmetric
+ * (ASM_DIR only: it sends PAUSE but does not honour it), both bits, or none.
+ */
+export type PartnerPause = 'symmetric' | 'asymmetric' | 'both' | 'none';
+
+const PARTNER_PAUSE_BITS: Record<PartnerPause, number> = {
+  symmetric: NWAY_AR_PAUSE,
+  asymmetric: NWAY_AR_ASM_DIR,
+  both: NWAY_AR_PAUSE | NWAY_AR_ASM_DIR,
+  none: 0,
+};
 
 const BMSR_BASE = 0x7949; // 10/100 HD/FD, extended status, preamble suppression, AN capable, extended caps
 const PSSR_1000_FD_RESOLVED = 0x8000 | 0x2000 | 0x0800; // 1000 Mb, full duplex, speed/duplex resolved
@@ -25,6 +38,7 @@ export class Phy {
     private readonly onLinkChange: (up: boolean) => void,
     private readonly scheduleAutoneg: (done: () => void) => void,
     private readonly cancelAutoneg: () => void,
+    private readonly partnerPause: PartnerPause = 'symmetric',
   ) {
     this.reset();
   }
@@ -177,7 +191,7 @@ export class Phy {
     const r = this.page0;
     if (up) {
       r[PHY.BMSR] = BMSR_BASE | BMSR_LSTATUS | BMSR_ANEGCOMPLETE;
-      r[PHY.ANLPAR] = 0x01e0 | ANLPAR_ACK | 0x0001;
+      r[PHY.ANLPAR] = 0x01e0 | ANLPAR_ACK | 0x0001 | PARTNER_PAUSE_BITS[this.partnerPause];
       r[PHY.ANER] = 0x0005;
       r[PHY.GSR_1000T] = 0x3c00;
       r[PHY.PSSR] = PSSR_1000_FD_RESOLVED | PSSR_LINK | (1 << 7);

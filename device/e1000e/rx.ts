@@ -191,6 +191,8 @@ export class RxEngine {
       this.trace('e1000e_rx_runt', { length: len });
       return;
     }
+    // MAC Control frames (PAUSE) end in the flow-control unit.
+    if (this.dev.fc.receive(frame)) return;
     this.dev.stats.rxSeen(len);
     const tagged = ((frame[12]! << 8) | frame[13]!) === (m[VET]! & 0xffff);
     const max = (m[RCTL]! & RCTL_LPE ? MAX_JUMBO_FRAME : 1514) + (tagged ? 4 : 0);
@@ -239,6 +241,7 @@ export class RxEngine {
     }
     this.fifo.push(frame);
     this.fifoBytes += frame.length;
+    this.dev.fc.rxBuffered(this.fifoBytes);
   }
 
   /** New descriptors (RDT write) or the receiver enabled: move buffered frames to the ring. */
@@ -246,16 +249,18 @@ export class RxEngine {
     while (this.fifo.length > 0) {
       if (!(this.dev.mac[RCTL]! & RCTL_EN)) return;
       const f = this.fifo[0]!;
-      if (!this.deliver(f)) return;
+      if (!this.deliver(f)) break;
       this.fifo.shift();
       this.fifoBytes -= f.length;
     }
+    this.dev.fc.rxBuffered(this.fifoBytes);
   }
 
   /** Receiver disabled: the packet buffer is flushed. */
   flush(): void {
     this.fifo = [];
     this.fifoBytes = 0;
+    this.dev.fc.rxBuffered(0);
   }
 
   /** Destination address filter (datasheet §7.1.1.1). */

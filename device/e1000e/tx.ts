@@ -101,6 +101,7 @@ export class TxEngine {
     this.linkFreeAt = 0;
     for (const h of this.wbEvents) this.dev.host.cancel(h);
     this.wbEvents.clear();
+    this.pauseWait = false;
   }
 
   /** Ring registers were reprogrammed: a halted queue may run again. */
@@ -154,7 +155,8 @@ export class TxEngine {
       return;
     }
     const base = guestAddr(m[TDBAL]! & ~0xf, m[TDBAH]!);
-    const paced = this.dev.timing.paceLink;
+    // Frames collect in the FIFO at line rate, and also while the link partner has paused us.
+    const paced = this.dev.timing.paceLink || this.dev.fc.txPaused();
     const cap = this.fifoCapacity();
     let head = m[TDH]! & 0xffff;
     if (head >= n) head = 0;
@@ -334,7 +336,7 @@ export class TxEngine {
       p.set(frame);
       frame = p;
     }
-    if (!this.dev.timing.paceLink) {
+    if (!this.dev.timing.paceLink && !this.dev.fc.txPaused() && this.fifoHead === this.fifo.length) {
       this.transmit(frame);
       return;
     }
@@ -347,17 +349,43 @@ export class TxEngine {
   private scheduleDrain(): void {
     const host = this.dev.host;
     const now = host.now();
+    const fc = this.dev.fc;
+    if (fc.txPaused()) {
+      // The partner's PAUSE holds the next frame; the frame already on the wire finished.
+      this.pauseWait = true;
+      this.drainEvent = host.schedule(fc.pausedUntil - now, this.drainCb, 5);
+      return;
+    }
+    this.pauseWait = false;
     const frame = this.fifo[this.fifoHead]!;
     // Back-to-back frames follow the exact (fractional) end of the previous one: events fire at
     // whole nanoseconds, and starting from `now` would round every frame up. An idle link starts now.
     let start = Math.max(this.linkFreeAt, this.fifoReady[this.fifoHead]!);
     if (now >= start + 1) start = now;
-    this.linkFreeAt = start + wireTimeNs(this.dev.timing, frame.length + 4);
+    this.linkFreeAt = start + (this.dev.timing.paceLink ? wireTimeNs(this.dev.timing, frame.length + 4) : 0);
     this.drainEvent = host.schedule(Math.ceil(this.linkFreeAt) - now, this.drainCb, 5);
+  }
+
+  /** The drain event is only waiting out a pause (no frame is on the wire). */
+  private pauseWait = false;
+
+  /** The partner's pause ended (timer or XON): frames held in the FIFO go again. */
+  resumeFromPause(): void {
+    if (this.drainEvent && this.pauseWait) {
+      this.dev.host.cancel(this.drainEvent);
+      this.drainEvent = null;
+    }
+    if (!this.drainEvent && this.fifoHead < this.fifo.length) this.scheduleDrain();
+    this.kick();
   }
 
   private drainOne(): void {
     this.drainEvent = null;
+    if (this.pauseWait) {
+      this.pauseWait = false;
+      if (this.fifoHead < this.fifo.length) this.scheduleDrain();
+      return;
+    }
     const frame = this.fifo[this.fifoHead]!;
     this.fifo[this.fifoHead++] = undefined as unknown as Uint8Array;
     if (this.fifoHead > 1024 && this.fifoHead * 2 > this.fifo.length) {
