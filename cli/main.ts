@@ -162,6 +162,7 @@ export function buildProgram(out: (l: string) => void = console.log): Command {
     .option('--guests <n>', 'guests, each on its own NIC of this server process, joined by the built-in switch (whose uplink is --backend)', int('guests', 1, 8), 1)
     .option('--switch-latency <ns>', 'port-to-port latency of the built-in switch', int('switch-latency', 0, 1_000_000_000))
     .option('--guest-ip <addr/prefix>', 'address the guest gives eth0 (or dhcp)', undefined)
+    .option('--mtu <n>', "MTU of the guest's eth0, 68..9216 (e1000e's range on an 82574L), set before it goes up; netns: the TAP's host side too; passt: passed as passt --mtu; tap:NAME: set that interface's MTU yourself; stream/dgram sockets carry frames up to 69632 bytes, nothing to set", mtuArg)
     .option('--pcap <file>', 'capture every frame in both directions (several guests: FILE.N.pcap), wall-clock ns timestamps')
     .option('--pcap-max <MiB>', 'largest capture file', int('pcap-max', 1, 1_000_000), 100)
     .option('--counters <s>', 'print the counters view every this many seconds while the guest runs', int('counters', 1, 3600))
@@ -172,13 +173,13 @@ export function buildProgram(out: (l: string) => void = console.log): Command {
     .option('--unpaced', 'send frames as soon as they are fetched instead of at the modeled link rate')
     .option('--timing <file>', 'JSON file of timing parameters')
     .option('--set <key=value>', TIMING_HELP, collect, [])
-    .action(async (opts: { run?: string; shell?: boolean; kernelPackage?: string; qemu?: string; intMode?: number; memory: number; backend?: string; guests: number; switchLatency?: number; guestIp?: string; pcap?: string; pcapMax: number; counters?: number; json?: boolean; timeout: number; trace?: string; quiet?: boolean; unpaced?: boolean; timing?: string; set: string[] }) => {
+    .action(async (opts: { run?: string; shell?: boolean; kernelPackage?: string; qemu?: string; intMode?: number; memory: number; backend?: string; guests: number; switchLatency?: number; guestIp?: string; mtu?: number; pcap?: string; pcapMax: number; counters?: number; json?: boolean; timeout: number; trace?: string; quiet?: boolean; unpaced?: boolean; timing?: string; set: string[] }) => {
       const { boot } = await import('../qemu/boot.js');
       const timing = timingFrom(opts, opts.unpaced ? { paceLink: false } : {});
       const r = await boot({
         timing,
         run: opts.run, shell: opts.shell, kernelPackage: opts.kernelPackage, qemu: opts.qemu, intMode: opts.intMode,
-        memMiB: opts.memory, backend: opts.backend, guestIp: opts.guestIp, timeoutSec: opts.timeout, trace: opts.trace,
+        memMiB: opts.memory, backend: opts.backend, guestIp: opts.guestIp, mtu: opts.mtu, timeoutSec: opts.timeout, trace: opts.trace,
         guests: opts.guests, switchLatencyNs: opts.switchLatency, pcap: opts.pcap, pcapMaxBytes: opts.pcapMax * 1024 * 1024,
         countersSec: opts.counters, json: opts.json,
         streamConsole: !opts.quiet, log: out,
@@ -189,6 +190,13 @@ export function buildProgram(out: (l: string) => void = console.log): Command {
   addBench(program, out);
   addFuzz(program, out);
   return program;
+}
+
+/** boot --mtu: 68 (IPv4's minimum) to 9216 (the largest e1000e allows on an 82574L; boot checks the same MTU_MIN..MTU_MAX). */
+function mtuArg(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 68 || n > 9216) throw new InvalidArgumentError(`the MTU must be an integer in 68..9216 (68 is IPv4's minimum; 9216 the largest the guest's e1000e driver allows on an 82574L, whose frames reach 9234 bytes)`);
+  return n;
 }
 
 function sizesArg(v: string): number[] {

@@ -1,6 +1,7 @@
 // `nicsim serve` and `nicsim boot`: the model behind a vfio-user socket, and a QEMU guest on it in one command.
 
 import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { requireNative, type NativeSys } from './native/index.js';
@@ -490,6 +491,11 @@ export interface BootOptions extends ProvisionOptions {
   timing?: Partial<TimingParams>;
   /** Print every console line (default true); false prints only the driver's lines, markers and script output. */
   streamConsole?: boolean;
+  /**
+   * MTU of the guest's interface (MTU_MIN..MTU_MAX), set before it goes up; also the host side
+   * of a netns backend's TAP, and what passt advertises (its --mtu).
+   */
+  mtu?: number;
   /** Extra words for the guest kernel command line. */
   extraCmdline?: string[];
   keepWorkDir?: boolean;
@@ -599,11 +605,34 @@ function pcapName(file: string, i: number, n: number): string {
   return `${m[1]}.${i}${m[2] ?? '.pcap'}`;
 }
 
+/** Smallest MTU: IPv4's minimum (ETH_MIN_MTU). */
+export const MTU_MIN = 68;
+/** Largest MTU Linux's e1000e allows on an 82574L: its 9234-byte frames less header and FCS. */
+export const MTU_MAX = 9216;
+
+/**
+ * The backend spec with the MTU added where the backend itself takes one: passt, which
+ * advertises it by DHCP and NDP and sizes its TCP segments to the guest by it (passt -m/--mtu),
+ * unless the spec already sets it. A TAP's MTU is an interface setting (see boot); QEMU's stream
+ * and dgram sockets carry frames up to 69632 bytes, so nothing applies there.
+ */
+export function backendSpecWithMtu(spec: string, mtu: number | undefined): string {
+  if (mtu === undefined) return spec;
+  const [kind, args] = spec.split(/:(.*)/s, 2) as [string, string | undefined];
+  if (kind !== 'passt') return spec;
+  const extra = args ? args.split(',').filter((a) => a.length > 0) : [];
+  if (extra.some((a) => a === '-m' || /^-m\d/.test(a) || a === '--mtu' || a.startsWith('--mtu='))) return spec;
+  return `passt:${[...extra, '--mtu', String(mtu)].join(',')}`;
+}
+
 /** Provisions (if needed), serves the model, boots the guest(s) on it, and reports. */
 export async function boot(o: BootOptions = {}): Promise<BootResult> {
   const log = o.log ?? ((l: string) => console.log(l));
   const n = o.guests ?? 1;
   if (!Number.isInteger(n) || n < 1 || n > 8) throw new Error(`guests: 1..8, not ${n}`);
+  if (o.mtu !== undefined && (!Number.isInteger(o.mtu) || o.mtu < MTU_MIN || o.mtu > MTU_MAX)) {
+    throw new Error(`mtu: ${MTU_MIN}..${MTU_MAX} (the e1000e driver's range on an 82574L), not ${o.mtu}`);
+  }
   if (n > 1 && o.shell) throw new Error('--shell works with one guest');
   if (n > 1 && o.backend?.startsWith('passt')) throw new Error('passt serves one guest (one address by DHCP): with --guests, use netns, tap:NAME, a socket backend or none as the switch\'s uplink');
   const { qemu, guest } = await setup(o);
@@ -617,7 +646,7 @@ export async function boot(o: BootOptions = {}): Promise<BootResult> {
     }
   }
   const work = mkdtempSync(join(tmpdir(), 'nicsim-boot-'));
-  const spec = o.backend ?? defaultBootBackendSpec(o);
+  const spec = backendSpecWithMtu(o.backend ?? defaultBootBackendSpec(o), o.mtu);
   const sockets = Array.from({ length: n }, (_, i) => join(work, n === 1 ? 'vfio-user.sock' : `vfio-user-${i}.sock`));
   let group: ServedGroup;
   try {
@@ -634,6 +663,17 @@ export async function boot(o: BootOptions = {}): Promise<BootResult> {
   const front = n === 1 ? group.nics[0]!.backend : group.uplink;
   const netns = front?.netns;
   const passt = front?.dhcp === true;
+  if (o.mtu !== undefined) {
+    try {
+      if (netns) execFileSync('ip', ['-n', netns.name, 'link', 'set', 'dev', netns.ifname, 'mtu', String(o.mtu)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (e) {
+      group.stop();
+      rmSync(work, { recursive: true, force: true });
+      throw new Error(`setting MTU ${o.mtu} on ${netns!.ifname} in netns ${netns!.name}: ${String((e as { stderr?: Buffer }).stderr ?? e).trim()}`);
+    }
+    const hostSide = netns ? `, and ${netns.ifname} in netns ${netns.name}` : passt ? ', and passt (--mtu)' : spec.startsWith('tap:') ? `; set ${spec.slice(4)}'s own MTU yourself (ip link set ${spec.slice(4)} mtu ${o.mtu})` : '';
+    log(logLine(o.json, 'log', null, `nicsim: MTU ${o.mtu} on the guest's eth0${hostSide}`));
+  }
   const hello = passt && !o.shell && o.run === undefined ? await helloServer() : null;
   const host: HostSide = netns ? { kind: 'ip', ip: netns.hostIp } : hello ? { kind: 'gateway', port: hello.port } : null;
   const ips = Array.from({ length: n }, (_, i) => (o.guestIp && n === 1 ? o.guestIp : passt && n === 1 ? 'dhcp' : n > 1 || netns ? (n === 1 ? DEFAULT_GUEST_IP : groupGuestIp(i)) : undefined));
@@ -656,7 +696,7 @@ export async function boot(o: BootOptions = {}): Promise<BootResult> {
       const shown = consoleFilter(!stream);
       runs.push(startGuest({
         qemu, guest, nic: { kind: 'vfio-user', socket: sockets[i]! }, workDir: work, memMiB: o.memMiB, intMode: o.intMode,
-        guestIp: ips[i], script, interactive: o.shell, extraCmdline: o.extraCmdline, name: n > 1 ? `guest${i}` : undefined,
+        guestIp: ips[i], mtu: o.mtu, script, interactive: o.shell, extraCmdline: o.extraCmdline, name: n > 1 ? `guest${i}` : undefined,
         onLine: o.shell ? undefined : (l) => {
           if (shown(l)) log(logLine(o.json, 'console', `guest${i}`, o.json ? '' : `${prefix}${l}`, { line: l }));
         },

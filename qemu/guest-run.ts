@@ -15,6 +15,8 @@ export interface GuestOptions {
   intMode?: number;
   /** Address the guest gives its interface after link-up. */
   guestIp?: string;
+  /** MTU the guest sets on its interface before bringing it up. */
+  mtu?: number;
   /** Shell script run in the guest after link-up; the guest powers off when it ends. */
   script?: string;
   /** Extra files for the guest's initramfs. */
@@ -55,6 +57,7 @@ export class GuestRun {
     const cmdline = [
       `nicsim.ip=${o.guestIp ?? 'none'}`,
       ...(o.intMode !== undefined ? [`nicsim.intmode=${o.intMode}`] : []),
+      ...(o.mtu !== undefined ? [`nicsim.mtu=${o.mtu}`] : []),
       ...(o.extraCmdline ?? []),
     ];
     let argv = qemuCommand({ qemu: o.qemu, guest: o.guest, initrd, nic: o.nic, memMiB: o.memMiB ?? 512, consoleLog: this.consoleLog, cmdline });

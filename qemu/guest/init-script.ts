@@ -4,6 +4,7 @@
  *   nicsim.if=eth0                               interface to wait for (default eth0)
  *   nicsim.ip=169.254.10.2/16|dhcp|none          address for that interface (dhcp: busybox udhcpc)
  *   nicsim.linkwait=30                           seconds to wait for carrier
+ *   nicsim.mtu=9000                              MTU for that interface, set before it goes up
  *   nicsim.intmode=N                             shorthand for e1000e.IntMode=N
  *   <module>.<param>=<value>                     passed to insmod of that module
  * Markers on the console: NICSIM-LINK-UP / NICSIM-LINK-TIMEOUT, NICSIM-RUN-EXIT=<status>.
@@ -29,6 +30,7 @@ ifname=eth0
 ipaddr=
 intmode=
 linkwait=30
+mtu=
 for w in $CMDLINE; do
   case "$w" in
     nicsim.driver=*|nicsim.drivers=*) drivers=\${w#*=} ;;
@@ -36,6 +38,7 @@ for w in $CMDLINE; do
     nicsim.ip=*) ipaddr=\${w#*=} ;;
     nicsim.intmode=*) intmode=\${w#*=} ;;
     nicsim.linkwait=*) linkwait=\${w#*=} ;;
+    nicsim.mtu=*) mtu=\${w#*=} ;;
   esac
 done
 uptime_s() { cut -d' ' -f1 /proc/uptime; }
@@ -74,6 +77,10 @@ if [ "$drivers" != none ]; then
   while [ ! -e /sys/class/net/$ifname ] && [ $i -lt $limit ]; do sleep 0.1; i=$((i + 1)); done
   up=0
   if [ -e /sys/class/net/$ifname ]; then
+    # Before up: on a running interface e1000e resets the NIC for a new MTU and the link renegotiates.
+    if [ -n "$mtu" ]; then
+      if ip link set "$ifname" mtu "$mtu"; then echo "nicsim-init: $ifname mtu $mtu"; else echo "nicsim-init: setting mtu $mtu on $ifname failed"; fi
+    fi
     ip link set "$ifname" up
     while [ $i -lt $limit ]; do
       if [ "$(cat /sys/class/net/$ifname/carrier 2>/dev/null)" = 1 ]; then up=1; break; fi
