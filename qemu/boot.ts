@@ -25,7 +25,7 @@ import type { WireEndpoint, WirePort } from '../wire/wire.js';
 const RING_POINTS = 'vfu_*,e1000e_link,e1000e_reset,e1000e_*_fault,e1000e_*_bad_*,e1000e_reg_unknown_*,e1000e_reg_write,e1000e_rx_overrun,e1000e_tx_oversize,e1000e_dma_blocked,pci_config_write';
 
 /** Trace points a served NIC counts for its report, whatever --trace says. */
-const COUNTED_POINTS = new Set(['e1000e_link', 'vfu_connection_closed', 'e1000e_rx_runt', 'e1000e_rx_oversize', 'e1000e_loopback_frame']);
+const COUNTED_POINTS = new Set(['e1000e_link', 'vfu_connection_closed', 'e1000e_rx_runt', 'e1000e_rx_oversize', 'e1000e_loopback_frame', 'e1000e_fc_unsupported']);
 
 export const DEFAULT_MAC = new Uint8Array([0x52, 0x54, 0x00, 0x4e, 0x53, 0x01]);
 
@@ -70,8 +70,8 @@ export class ServedNic {
   linkUps = 0;
   /** MAC link when the last client's connection closed, before the reset that follows it. */
   linkAtClientExit: boolean | null = null;
-  /** Receive drops and loopback the device counts only in clear-on-read registers (RUC, ROC) or not at all: counted from its trace points. */
-  readonly rxTraced = { runts: 0, oversize: 0, looped: 0 };
+  /** Receive drops and loopback the device counts only in clear-on-read registers (RUC, ROC, FCRUC) or not at all: counted from its trace points. */
+  readonly rxTraced = { runts: 0, oversize: 0, looped: 0, macControlOther: 0 };
 
   /** Like the constructor, but also opens backends that need to wait (sockets, passt). */
   static async start(o: ServeOptions): Promise<ServedNic> {
@@ -158,6 +158,8 @@ export class ServedNic {
       this.rxTraced.oversize++;
     } else if (p === 'e1000e_loopback_frame') {
       this.rxTraced.looped++;
+    } else if (p === 'e1000e_fc_unsupported') {
+      this.rxTraced.macControlOther++;
     }
   }
 
@@ -166,6 +168,7 @@ export class ServedNic {
     const d = this.dev.device;
     const t = d.stats.totals;
     const x = d.rx.diag;
+    const fc = d.fc.diag;
     return {
       fromBackend: this.port.stats.rxFrames,
       looped: this.rxTraced.looped,
@@ -174,6 +177,7 @@ export class ServedNic {
         filtered: x.filtered, vlanFiltered: x.vlanFiltered, disabled: x.disabled, missed: t.rxMissed,
         runts: this.rxTraced.runts, oversize: this.rxTraced.oversize, ingressDrops: x.ingressDrops,
         unplaceable: x.unplaceable, ringFaults: x.ringFetchFaults, loopbackIgnored: x.loopbackIgnored,
+        macControl: fc.xoffReceived + fc.xonReceived + this.rxTraced.macControlOther,
       },
     };
   }
@@ -299,6 +303,8 @@ export interface RxAccount {
     unplaceable: number;
     ringFaults: number;
     loopbackIgnored: number;
+    /** MAC Control frames (802.3x PAUSE and other opcodes): the MAC takes them, the host never sees them. */
+    macControl: number;
   };
 }
 
@@ -313,6 +319,7 @@ const DROP_NAMES: Record<keyof RxAccount['drops'], string> = {
   unplaceable: 'too long for the ring\'s buffers',
   ringFaults: 'lost to descriptor DMA faults',
   loopbackIgnored: 'ignored in loopback',
+  macControl: 'MAC Control (PAUSE) frames taken by the MAC',
 };
 
 /**

@@ -33,7 +33,7 @@ describe('the link line', () => {
   });
 });
 
-const NO_DROPS: RxAccount['drops'] = { filtered: 0, vlanFiltered: 0, disabled: 0, missed: 0, runts: 0, oversize: 0, ingressDrops: 0, unplaceable: 0, ringFaults: 0, loopbackIgnored: 0 };
+const NO_DROPS: RxAccount['drops'] = { filtered: 0, vlanFiltered: 0, disabled: 0, missed: 0, runts: 0, oversize: 0, ingressDrops: 0, unplaceable: 0, ringFaults: 0, loopbackIgnored: 0, macControl: 0 };
 
 describe('the received-frames line', () => {
   it('adds the frames delivered and each drop up to the backend\'s rxFrames', () => {
@@ -42,11 +42,11 @@ describe('the received-frames line', () => {
   });
 
   it('names every reason, and what the device holds or flushed without counting it', () => {
-    const drops = { filtered: 1, vlanFiltered: 2, disabled: 3, missed: 4, runts: 5, oversize: 6, ingressDrops: 7, unplaceable: 8, ringFaults: 9, loopbackIgnored: 10 };
+    const drops = { filtered: 1, vlanFiltered: 2, disabled: 3, missed: 4, runts: 5, oversize: 6, ingressDrops: 7, unplaceable: 8, ringFaults: 9, loopbackIgnored: 10, macControl: 2 };
     const line = rxAccountLine({ fromBackend: 100, looped: 0, delivered: 40, drops });
     expect(line).toBe('rx frames: 100 from the backend = 40 delivered (rx_packets) + 1 filtered by destination address + 2 VLAN-filtered + 3 receiver off or link down'
       + ' + 4 missed, packet buffer full (MPC) + 5 runts + 6 oversize (ROC) + 7 ingress drops (faster than line rate) + 8 too long for the ring\'s buffers'
-      + ' + 9 lost to descriptor DMA faults + 10 ignored in loopback + 5 still queued in the device or flushed by a reset');
+      + ' + 9 lost to descriptor DMA faults + 10 ignored in loopback + 2 MAC Control (PAUSE) frames taken by the MAC + 3 still queued in the device or flushed by a reset');
     const sum = [...line.matchAll(/(?:= |\+ )(\d+) /g)].reduce((a, m) => a + Number(m[1]), 0);
     expect(sum).toBe(100);
   });
@@ -66,17 +66,19 @@ describe('a served NIC\'s report', () => {
     const s = connect(peer);
     try {
       await new Promise<void>((r) => s.once('connect', () => r()));
-      const frame = (dst: number[], len: number) => {
+      const frame = (dst: number[], len: number, type = 0x0800) => {
         const f = Buffer.alloc(4 + len);
         f.writeUInt32BE(len, 0);
         Buffer.from(dst).copy(f, 4);
         Buffer.from([0x02, 0, 0, 0, 0, 9]).copy(f, 10);
-        f.writeUInt16BE(0x0800, 16);
+        f.writeUInt16BE(type, 16);
+        if (type === 0x8808) f.writeUInt32BE(0x0001ffff, 18); // PAUSE, 0xffff quanta
         return f;
       };
       const ours = [...DEFAULT_MAC];
       const other = [0x02, 0, 0, 0, 0, 7];
       const bcast = [0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+      const pause = [0x01, 0x80, 0xc2, 0x00, 0x00, 0x01];
       const settle = async (want: number) => {
         const t0 = Date.now();
         while ((nic.backend.stats()['rxFrames'] ?? 0) < want && Date.now() - t0 < 5000) await new Promise((r) => setTimeout(r, 10));
@@ -90,12 +92,12 @@ describe('a served NIC\'s report', () => {
       d.barWrite(BAR_MMIO, REG.CTRL, 4, d.barRead(BAR_MMIO, REG.CTRL, 4) | CTRL_SLU);
       d.barWrite(BAR_MMIO, REG.RCTL, 4, RCTL_EN);
       expect(d.linkUp()).toBe(true);
-      s.write(Buffer.concat([frame(other, 60), frame(other, 100), frame(other, 60), frame(bcast, 60), frame(ours, 2000), frame(ours, 60), frame(ours, 300)]));
-      await settle(9);
+      s.write(Buffer.concat([frame(other, 60), frame(other, 100), frame(other, 60), frame(bcast, 60), frame(ours, 2000), frame(ours, 60), frame(ours, 300), frame(pause, 60, 0x8808)]));
+      await settle(10);
       const report = nic.report();
-      expect(nic.backend.stats()['rxFrames']).toBe(9);
-      expect(report).toContain('rx frames: 9 from the backend = 0 delivered (rx_packets) + 4 filtered by destination address + 2 receiver off or link down'
-        + ' + 1 oversize (ROC) + 2 still queued in the device or flushed by a reset');
+      expect(nic.backend.stats()['rxFrames']).toBe(10);
+      expect(report).toContain('rx frames: 10 from the backend = 0 delivered (rx_packets) + 4 filtered by destination address + 2 receiver off or link down'
+        + ' + 1 oversize (ROC) + 1 MAC Control (PAUSE) frames taken by the MAC + 2 still queued in the device or flushed by a reset');
       // No vfio-user client ever came (the test set the link up itself).
       expect(report[0]).toBe('link now: up, 1000 Mb/s full duplex, no client has connected');
     } finally {
