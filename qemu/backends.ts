@@ -2,6 +2,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { TapBackend } from '../wire/tap.js';
+import { honorPause } from '../wire/pause.js';
 import { createLoopback, type WireEndpoint, type WirePort, type WireScheduler } from '../wire/wire.js';
 import type { EthernetSwitch } from '../wire/switch.js';
 import type { NativeSys } from './native/index.js';
@@ -59,7 +60,7 @@ export function netnsBackend(sys: NativeSys, hostIp = DEFAULT_HOST_IP, nsName?: 
   return {
     description: `tap ${ifname} in netns ${ns} (${hostIp})`,
     netns: { name: ns, ifname, hostIp },
-    attach: (ep) => tap.attach(ep),
+    attach: (ep) => honorPause(tap.attach(ep), tap),
     close: () => {
       tap.close();
       try {
@@ -75,7 +76,7 @@ export function netnsBackend(sys: NativeSys, hostIp = DEFAULT_HOST_IP, nsName?: 
 /** An existing (or new, persistent until closed) TAP by name, left for the user to configure. */
 export function tapBackend(sys: NativeSys, name: string): Backend {
   const tap = TapBackend.open(name, { sys });
-  return { description: `tap ${tap.name}`, attach: (ep) => tap.attach(ep), close: () => tap.close(), stats: () => ({ ...tap.stats }) };
+  return { description: `tap ${tap.name}`, attach: (ep) => honorPause(tap.attach(ep), tap), close: () => tap.close(), stats: () => ({ ...tap.stats }) };
 }
 
 /** Carrier up, frames counted and dropped. */
@@ -158,7 +159,7 @@ export async function socketBackend(spec: string, o: OpenBackendOptions = {}): P
   const sb = await SocketBackend.open(spec, { log: o.log, trace: o.trace });
   return {
     description: sb.description,
-    attach: (ep) => sb.attach(ep),
+    attach: (ep) => honorPause(sb.attach(ep), sb),
     close: () => void sb.close(),
     stats: () => ({ ...sb.stats }),
   };

@@ -5,6 +5,7 @@ import { rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SocketBackend } from '../wire/socket.js';
+import { honorPause } from '../wire/pause.js';
 import { hostToolsIfProvisioned } from './host-root.js';
 import type { Backend, OpenBackendOptions } from './backends.js';
 
@@ -79,7 +80,7 @@ export async function passtBackend(spec: string, o: OpenBackendOptions = {}): Pr
     return {
       description: `passt (pid ${proc.pid}, guest ${PASST_GUEST}/${PASST_PREFIX} by DHCP, gateway ${PASST_GATEWAY} = host loopback)`,
       dhcp: true,
-      attach: (ep) => backend.attach(ep),
+      attach: (ep) => honorPause(backend.attach(ep), backend),
       close: () => {
         void backend.close();
         kill();

@@ -104,6 +104,8 @@ export interface SocketStats {
   protocolErrors: number;
   /** Stream peers that became the active connection (accepted or connected), over the backend's life. */
   connections: number;
+  /** Datagrams dropped while the NIC had paused its link partner (802.3x XOFF). */
+  pausedDrops: number;
 }
 
 /** Options for SocketBackend.open. */
@@ -342,6 +344,7 @@ export class SocketBackend {
     drops: 0,
     protocolErrors: 0,
     connections: 0,
+    pausedDrops: 0,
   };
   readonly spec: SocketSpec;
   private readonly maxFrame: number;
@@ -722,7 +725,7 @@ export class SocketBackend {
     s.on('data', (chunk: Buffer) => this.onData(s, chunk));
     s.on('end', () => this.dropConnection(s, 'peer closed'));
     s.on('close', () => this.dropConnection(s, 'closed'));
-    s.resume();
+    if (!this.readPaused) s.resume();
     this.setCarrier(true);
   }
 
@@ -828,8 +831,25 @@ export class SocketBackend {
     this.log(this.description);
   }
 
+  private readPaused = false;
+
+  /**
+   * The NIC sent 802.3x XOFF: a stream peer is no longer read (its kernel buffer fills, then
+   * TCP or the UNIX socket pushes back on the sender); a datagram that arrives is dropped and
+   * counted, as a switch port without buffer space drops.
+   */
+  setReadPaused(paused: boolean): void {
+    this.readPaused = paused;
+    if (paused) this.conn?.pause();
+    else this.conn?.resume();
+  }
+
   private onDatagram(msg: Buffer, rinfo: dgram.RemoteInfo): void {
     if (this.closed) return;
+    if (this.readPaused) {
+      this.stats.pausedDrops++;
+      return;
+    }
     if (rinfo.port === this.ownPort && this.localAddrs?.has(rinfo.address)) {
       this.trace('wire_dgram_own_echo', { len: msg.length });
       return;

@@ -73,6 +73,17 @@ export class TapBackend {
     return new TapBackend(sys, r.fd, r.name, opts);
   }
 
+  /** Frames are left in the host's TAP queue while paused (the NIC sent 802.3x XOFF). */
+  setReadPaused(paused: boolean): void {
+    if (this.fd < 0) return;
+    if (paused) {
+      this.pollHandle?.close();
+      this.pollHandle = null;
+    } else if (!this.pollHandle) {
+      this.pollHandle = this.sys.poll(this.fd, 'r', (status) => this.onReadable(status));
+    }
+  }
+
   /** Carrier toward the NIC: up while the TAP is open. */
   get carrier(): boolean {
     return this.fd >= 0;

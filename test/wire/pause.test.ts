@@ -1,0 +1,58 @@
+// 802.3x PAUSE toward real backends: the NIC's XOFF stops reading the host side, XON or the pause time resumes it.
+
+import { describe, it, expect } from 'vitest';
+import { honorPause, pauseQuanta } from '../../wire/pause.js';
+import type { WirePort } from '../../wire/wire.js';
+
+function pauseFrame(quanta: number): Uint8Array {
+  const f = new Uint8Array(60);
+  f.set([0x01, 0x80, 0xc2, 0, 0, 1, 0x52, 0x54, 0, 0, 0, 1, 0x88, 0x08, 0, 1, quanta >> 8, quanta & 0xff]);
+  return f;
+}
+
+function fakePort() {
+  const sent: Uint8Array[] = [];
+  const port: WirePort = {
+    stats: { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0 },
+    send: (f) => void sent.push(f),
+    detach: () => {},
+  };
+  return { port, sent };
+}
+
+describe('PAUSE toward a backend', () => {
+  it('recognizes PAUSE frames and their pause time, nothing else', () => {
+    expect(pauseQuanta(pauseFrame(0x680))).toBe(0x680);
+    expect(pauseQuanta(pauseFrame(0))).toBe(0);
+    const other = pauseFrame(5);
+    other[15] = 2;
+    expect(pauseQuanta(other)).toBe(-1);
+    expect(pauseQuanta(new Uint8Array(60))).toBe(-1);
+    expect(pauseQuanta(new Uint8Array(10))).toBe(-1);
+  });
+
+  it('consumes XOFF and XON, pauses reading and resumes on XON; other frames pass', () => {
+    const { port, sent } = fakePort();
+    const calls: boolean[] = [];
+    const p = honorPause(port, { setReadPaused: (x) => void calls.push(x) });
+    p.send(new Uint8Array(64));
+    p.send(pauseFrame(0xffff));
+    p.send(pauseFrame(0xffff)); // a refresh keeps it paused without another call
+    p.send(pauseFrame(0));
+    expect(sent.length).toBe(1);
+    expect(calls).toEqual([true, false]);
+    expect([p.pause.xoff, p.pause.xon]).toEqual([2, 1]);
+  });
+
+  it('resumes by itself when the pause time runs out (1 Gbit/s: 0xffff quanta = 33.6 ms)', async () => {
+    const { port } = fakePort();
+    const calls: boolean[] = [];
+    const p = honorPause(port, { setReadPaused: (x) => void calls.push(x) });
+    p.send(pauseFrame(0xffff));
+    await new Promise((r) => setTimeout(r, 10));
+    expect(calls).toEqual([true]);
+    await new Promise((r) => setTimeout(r, 60));
+    expect(calls).toEqual([true, false]);
+    expect(p.pause.pausedMs).toBeGreaterThan(30);
+  });
+});
