@@ -162,7 +162,7 @@ export function buildProgram(out: (l: string) => void = console.log): Command {
     .option('--guests <n>', 'guests, each on its own NIC of this server process, joined by the built-in switch (whose uplink is --backend)', int('guests', 1, 8), 1)
     .option('--switch-latency <ns>', 'port-to-port latency of the built-in switch', int('switch-latency', 0, 1_000_000_000))
     .option('--guest-ip <addr/prefix>', 'address the guest gives eth0 (or dhcp)', undefined)
-    .option('--mtu <n>', "MTU of the guest's eth0, 68..9216 (e1000e's range on an 82574L), set before it goes up; netns: the TAP's host side too; passt: passed as passt --mtu; tap:NAME: set that interface's MTU yourself; stream/dgram sockets carry frames up to 69632 bytes, nothing to set", mtuArg)
+    .option('--mtu <n>', "MTU of the guest's eth0, 68..9212 (e1000e's range on an 82574L), set before it goes up; netns: the TAP's host side too; passt: passed as passt --mtu; tap:NAME: set that interface's MTU yourself; stream/dgram sockets carry frames up to 69632 bytes, nothing to set", mtuArg)
     .option('--pcap <file>', 'capture every frame in both directions (several guests: FILE.N.pcap), wall-clock ns timestamps')
     .option('--pcap-max <MiB>', 'largest capture file', int('pcap-max', 1, 1_000_000), 100)
     .option('--counters <s>', 'print the counters view every this many seconds while the guest runs', int('counters', 1, 3600))
@@ -192,10 +192,10 @@ export function buildProgram(out: (l: string) => void = console.log): Command {
   return program;
 }
 
-/** boot --mtu: 68 (IPv4's minimum) to 9216 (the largest e1000e allows on an 82574L; boot checks the same MTU_MIN..MTU_MAX). */
+/** boot --mtu: 68 (IPv4's minimum) to 9212 (the largest e1000e allows on an 82574L; boot checks the same MTU_MIN..MTU_MAX). */
 function mtuArg(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 68 || n > 9216) throw new InvalidArgumentError(`the MTU must be an integer in 68..9216 (68 is IPv4's minimum; 9216 the largest the guest's e1000e driver allows on an 82574L, whose frames reach 9234 bytes)`);
+  if (!Number.isInteger(n) || n < 68 || n > 9212) throw new InvalidArgumentError(`the MTU must be an integer in 68..9212 (68 is IPv4's minimum; 9212 the largest the guest's e1000e driver allows on an 82574L: 9234-byte frames with a VLAN tag and the FCS)`);
   return n;
 }
 

@@ -615,7 +615,7 @@ function pcapName(file: string, i: number, n: number): string {
 /** Smallest MTU: IPv4's minimum (ETH_MIN_MTU). */
 export const MTU_MIN = 68;
 /** Largest MTU Linux's e1000e allows on an 82574L: its 9234-byte frames less header and FCS. */
-export const MTU_MAX = 9216;
+export const MTU_MAX = 9212;
 
 /**
  * The backend spec with the MTU added where the backend itself takes one: passt, which

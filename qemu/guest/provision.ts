@@ -457,7 +457,16 @@ function validGuestStamp(dir: string, pkg: string): GuestStamp | undefined {
 /** The names to download for a kernel package: itself (or a metapackage's image) plus split-out parts. */
 async function kernelPackageSet(apt: PrivateApt, requested: string, log: Log): Promise<string[]> {
   let name = requested;
-  let f = await apt.show(name);
+  let f: Record<string, string> | undefined;
+  const slash = requested.indexOf('/');
+  if (slash > 0) {
+    // NAME/SUITE (linux-image-amd64/trixie-backports): that suite's newest version of NAME.
+    name = requested.slice(0, slash);
+    const suite = requested.slice(slash + 1);
+    const v = (await apt.madison(name)).find((x) => x.suite === suite);
+    if (!v) throw new Error(`no package ${name} in ${suite}`);
+    f = await apt.show(`${name}=${v.version}`);
+  } else f = await apt.show(name);
   if (!f && requested === DEFAULT_KERNEL_PACKAGE) {
     // bookworm moved on to a newer ABI: take what bookworm's linux-image-amd64 points at.
     const versions = (await apt.madison('linux-image-amd64')).filter((v) => v.suite.startsWith('bookworm'));
@@ -636,7 +645,7 @@ export async function ensureGuest(o?: ProvisionOptions): Promise<GuestImage> {
   const log = logOf(o);
   const cache = cacheOf(o);
   const pkg = o?.kernelPackage ?? process.env.NICSIM_KERNEL_PACKAGE ?? DEFAULT_KERNEL_PACKAGE;
-  if (!/^linux-image-[\w.+-]+$/.test(pkg)) throw new Error(`not a linux-image-* package name: ${pkg}`);
+  if (!/^linux-image-[\w.+-]+(\/[a-z-]+)?$/.test(pkg)) throw new Error(`not a linux-image-* package name (NAME or NAME/SUITE): ${pkg}`);
   const dir = guestDir(cache, pkg);
   const warm = validGuestStamp(dir, pkg);
   if (warm) return guestFromStamp(dir, warm);
