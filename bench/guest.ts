@@ -198,7 +198,7 @@ function tryIp(args: string[]): void {
 }
 
 /** A process in the namespace whose output lines can be awaited. */
-class NsProc {
+export class NsProc {
   readonly lines: string[] = [];
   readonly proc: ChildProcess;
   readonly exited: Promise<void>;

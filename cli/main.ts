@@ -278,6 +278,18 @@ function addBench(program: Command, out: (l: string) => void): void {
       writeOut(opts.json, undefined, 'vfio-user', [r]);
     });
   bench
+    .command('flow-control')
+    .description('host -> guest TCP (iperf3 -R) on our model with 802.3x flow control on, then off, in one boot: goodput, missed frames, XOFF sent')
+    .option('--seconds <s>', 'seconds per iperf3 run', Number, 10)
+    .option('--kernel-package <name>', 'Debian linux-image package for the guest')
+    .option('--json <file>', 'write the results as JSON')
+    .action(async (opts: { seconds: number; kernelPackage?: string; json?: string }) => {
+      const { runFlowBench, formatFlowTable } = await import('../bench/flow-control.js');
+      const rs = await runFlowBench({ seconds: opts.seconds, kernelPackage: opts.kernelPackage, log: out });
+      for (const l of formatFlowTable(rs)) out(l);
+      writeOut(opts.json, undefined, 'flow-control', rs);
+    });
+  bench
     .command('guest')
     .description('a guest on our model over vfio-user beside QEMU e1000e and virtio-net: pktgen TX, RX pps, ping RTT, TCP both ways, boot-to-link')
     .option('--seconds <s>', 'seconds per measurement', Number, 10)

@@ -197,7 +197,11 @@ export class FlowControl {
     }
     this.trace('e1000e_fc_pause_sent', { quanta, buffered: this.buffered });
     if (this.dev.loopback()) this.dev.loopFrame(f);
-    else this.dev.host.sendFrame(f);
+    else {
+      this.dev.host.sendFrame(f);
+      // A partner that honours pause stops sending what it has queued for us.
+      if (this.dev.phy.partnerHonoursPause) this.dev.rx.partnerPause(quanta ? this.dev.host.now() + Math.ceil(quanta * this.quantumNs()) : 0);
+    }
   }
 
   private trace(point: string, fields: Record<string, unknown>): void {

@@ -47,6 +47,11 @@ export class Phy {
     return this.linkUp;
   }
 
+  /** The modeled link partner acts on PAUSE frames (it advertises symmetric pause). */
+  get partnerHonoursPause(): boolean {
+    return (PARTNER_PAUSE_BITS[this.partnerPause] & NWAY_AR_PAUSE) !== 0;
+  }
+
   get poweredDown(): boolean {
     return (this.page0[PHY.BMCR]! & BMCR_PDOWN) !== 0;
   }

@@ -111,6 +111,7 @@ export class RxEngine {
     this.ingress = [];
     this.ingressAt = [];
     this.lastArrive = -Infinity;
+    this.partnerPausedUntil = 0;
     if (this.raiseEvent) this.dev.host.cancel(this.raiseEvent);
     this.raiseEvent = null;
     this.pendingLow = 0;
@@ -144,7 +145,7 @@ export class RxEngine {
     if (t.paceLink) {
       const now = this.dev.host.now();
       const next = this.lastArrive + wireTimeNs(t, frame.length + 4);
-      if (this.ingress.length === 0 && next <= now + 1) {
+      if (this.ingress.length === 0 && next <= now + 1 && this.partnerPausedUntil <= now) {
         this.lastArrive = Math.max(now, next);
         this.receiveNow(frame);
         return;
@@ -171,12 +172,38 @@ export class RxEngine {
   private readonly ingressCb = (): void => {
     this.ingressEvent = null;
     const now = this.dev.host.now();
+    if (this.partnerPausedUntil > now) {
+      this.ingressEvent = this.dev.host.schedule(this.partnerPausedUntil - now, this.ingressCb, 4);
+      return;
+    }
     while (this.ingress.length > 0 && this.ingressAt[0]! <= now + 1) {
       this.ingressAt.shift();
       this.receiveNow(this.ingress.shift()!);
+      if (this.partnerPausedUntil > now) break; // our XOFF reached the partner between two frames
     }
-    if (this.ingress.length > 0) this.ingressEvent = this.dev.host.schedule(Math.ceil(this.ingressAt[0]!) - now, this.ingressCb, 4);
+    if (this.ingress.length > 0) {
+      const at = Math.max(Math.ceil(this.ingressAt[0]!), this.partnerPausedUntil);
+      this.ingressEvent = this.dev.host.schedule(Math.max(0, at - now), this.ingressCb, 4);
+    }
   };
+
+  /**
+   * Until when the link partner holds frames back because we sent it XOFF (0: it does not).
+   * The ingress queue stands for the partner's transmit queue, so a partner that honours
+   * PAUSE stops sending from it; frames arriving meanwhile wait there (or are dropped when
+   * it is full), as a switch port's would.
+   */
+  private partnerPausedUntil = 0;
+
+  /** We sent a PAUSE (quanta 0 = XON) that a partner advertising symmetric pause honours. */
+  partnerPause(untilNs: number): void {
+    this.partnerPausedUntil = untilNs;
+    if (this.ingressEvent && untilNs === 0) {
+      this.dev.host.cancel(this.ingressEvent);
+      this.ingressEvent = null;
+    }
+    if (!this.ingressEvent && this.ingress.length > 0) this.ingressEvent = this.dev.host.schedule(0, this.ingressCb, 4);
+  }
 
   private receiveNow(frame: Uint8Array): void {
     const m = this.dev.mac;

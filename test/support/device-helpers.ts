@@ -5,6 +5,7 @@ import * as D from '../../device/e1000e/defs.js';
 import { FlatHost } from './flat-host.js';
 import type { TimingParams } from '../../device/sim/timing.js';
 import { ZERO_TIMING } from '../../device/sim/timing.js';
+import type { PartnerPause } from '../../device/e1000e/phy.js';
 
 export const MAC_A = new Uint8Array([0x52, 0x54, 0x00, 0x12, 0x34, 0x56]);
 
@@ -16,9 +17,9 @@ export interface Rig {
 }
 
 /** A device on a flat host, memory decoding and bus mastering on, MSI-X enabled with an unmasked table. */
-export function makeRig(opts: { timing?: Partial<TimingParams>; mode?: 'msix' | 'msi' | 'intx'; trace?: string } = {}): Rig {
+export function makeRig(opts: { timing?: Partial<TimingParams>; mode?: 'msix' | 'msi' | 'intx'; trace?: string; partnerPause?: PartnerPause } = {}): Rig {
   const host = new FlatHost(0x10000, 1 << 20, opts.trace ?? '*');
-  const dev = E1000eDevice.create(host, { mac: MAC_A, name: 'dut', timing: { ...ZERO_TIMING, ...(opts.timing ?? {}) } });
+  const dev = E1000eDevice.create(host, { mac: MAC_A, name: 'dut', timing: { ...ZERO_TIMING, ...(opts.timing ?? {}) }, partnerPause: opts.partnerPause });
   dev.configWrite(0x04, 2, 0x0006); // MEM | BUS MASTER
   const mode = opts.mode ?? 'msix';
   if (mode === 'msix') {

@@ -2,7 +2,8 @@
 
 import { describe, it, expect } from 'vitest';
 import * as D from '../../../device/e1000e/defs.js';
-import { makeRig, linkUp, setupRings, putLegacyTx, ethFrame, MAC_A, type Rig } from '../../support/device-helpers.js';
+import { makeRig, linkUp, setupRings, putLegacyTx, ethFrame, MAC_A, RX_RING, RX_BUF, type Rig } from '../../support/device-helpers.js';
+import type { PartnerPause } from '../../../device/e1000e/phy.js';
 
 const PEER = new Uint8Array([0x52, 0x54, 0x00, 0xaa, 0xbb, 0xcc]);
 const QUANTUM_NS = 512; // at 1 Gbit/s
@@ -16,8 +17,8 @@ function pause(quanta: number, opts: { opcode?: number; dst?: number[] } = {}): 
 }
 
 /** Rings up, flow control programmed as Linux's setup_link and force_mac_fc leave it (full). */
-function fcRig(timing = {}): Rig {
-  const r = makeRig({ timing: { autonegNs: 1000, ...timing } });
+function fcRig(timing = {}, partnerPause: PartnerPause = 'symmetric'): Rig {
+  const r = makeRig({ timing: { autonegNs: 1000, ...timing }, partnerPause });
   linkUp(r);
   setupRings(r, 16);
   r.wr(D.REG.FCT, 0x8808);
@@ -127,4 +128,44 @@ describe('82574L 802.3x flow control', () => {
     r.host.queue.advance(1000);
     expect(r.host.sent.length).toBe(1);
   });
+});
+
+/** Gives the device every descriptor again, in read format (the test's "driver" has taken the frames). */
+function recycle(r: Rig): void {
+  for (let i = 0; i < 16; i++) {
+    r.host.w32(RX_RING + i * 16, RX_BUF + i * 2048);
+    for (let w = 1; w < 4; w++) r.host.w32(RX_RING + i * 16 + w * 4, 0);
+  }
+  r.wr(D.REG.RDT0, (r.rd(D.REG.RDH0) + 15) % 16);
+}
+
+describe('a link partner that honours our XOFF (paced link, a backend bursting faster than the line)', () => {
+  for (const partner of ['symmetric', 'none'] as const) {
+    it(partner === 'symmetric'
+      ? 'holds its queued frames while paused and sends them after XON: nothing is missed'
+      : 'without symmetric pause it keeps sending: the packet buffer overflows (MPC)', () => {
+      const r = fcRig({ paceLink: true }, partner);
+      r.wr(D.REG.PBA, 32);
+      r.wr(D.REG.RDT0, 0); // no descriptors yet: frames back up into the packet buffer
+      // A backend hands over 60 full frames at once; the partner queues them and sends at line rate.
+      for (let i = 0; i < 60; i++) r.dev.receiveFrame(ethFrame(MAC_A, PEER, 1514));
+      r.host.queue.advance(2_000_000);
+      expect(r.dev.fc.diag.xoffSent).toBeGreaterThan(0);
+      if (partner === 'none') {
+        expect(r.rd(D.REG.MPC)).toBeGreaterThan(0);
+        return;
+      }
+      expect(r.rd(D.REG.MPC)).toBe(0);
+      // 20 frames fill the buffer past FCRTH; the rest wait at the partner.
+      expect(r.dev.stats.totals.rxNoBuffers).toBeLessThanOrEqual(21);
+      for (let k = 0; k < 40 && r.dev.stats.totals.rxPackets < 60; k++) {
+        recycle(r);
+        r.host.queue.advance(300_000);
+      }
+      expect(r.dev.stats.totals.rxPackets).toBe(60);
+      expect(r.rd(D.REG.MPC)).toBe(0);
+      expect(r.dev.rx.diag.ingressDrops).toBe(0);
+      expect(r.dev.fc.diag.xonSent).toBeGreaterThan(0);
+    });
+  }
 });
