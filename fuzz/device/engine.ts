@@ -68,6 +68,9 @@ export async function runDeviceFuzz(o: DeviceFuzzOptions): Promise<FuzzReport> {
   let aliasDma = 0;
   let framesSent = 0;
   let dmaRefused = 0;
+  let boundsChecked = 0;
+  let psFetches = 0;
+  let jumboWrites = 0;
 
   const found = (bytes: Uint8Array, oracle: string, message: string): void => {
     const sig = `${failureSignature({ oracle, message })}|${oracle === 'exception' ? '' : message.replace(/0x[0-9a-f]+|\d+/gi, 'N').replace(/\(in op N \w+\)|\(in [^)]*\)/, '')}`;
@@ -98,6 +101,9 @@ export async function runDeviceFuzz(o: DeviceFuzzOptions): Promise<FuzzReport> {
     aliasDma += r.host.aliasAccesses;
     framesSent += r.host.sentCount;
     dmaRefused += r.host.dmaRefused;
+    boundsChecked += r.host.boundsChecked;
+    psFetches += r.host.psFetches;
+    jumboWrites += r.host.jumboWrites;
     let novel = false;
     if (cov) {
       for (const f of cov.take()) {
@@ -157,6 +163,6 @@ export async function runDeviceFuzz(o: DeviceFuzzOptions): Promise<FuzzReport> {
       : null,
     findings,
     findingFiles,
-    extra: { corpusSeeds: corpus.length, kept, failingExecs: failing, ops, events, aliasDma, framesSent, dmaRefused },
+    extra: { corpusSeeds: corpus.length, kept, failingExecs: failing, ops, events, aliasDma, framesSent, dmaRefused, boundsChecked, psFetches, jumboWrites },
   };
 }

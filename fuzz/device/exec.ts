@@ -3,7 +3,7 @@
 import { E1000eDevice } from '../../device/e1000e/device.js';
 import {
   REG, CTRL_RST, CTRL_SLU, CTRL_VME, RCTL_EN, RCTL_BAM, RCTL_SECRC, RCTL_UPE, RCTL_MPE, RCTL_LPE, RCTL_VFE, RCTL_BSEX,
-  RFCTL_EXTEN, TCTL_EN, TCTL_PSP, TXD_CMD_EOP, TXD_CMD_IFCS, TXD_CMD_RS, TXD_CMD_DEXT, TXD_CMD_TSE, TXD_CMD_TCP,
+  RFCTL_EXTEN, RCTL_DTYP_PS, TCTL_EN, TCTL_PSP, TXD_CMD_EOP, TXD_CMD_IFCS, TXD_CMD_RS, TXD_CMD_DEXT, TXD_CMD_TSE, TXD_CMD_TCP,
   TXD_CMD_IP, TXD_CMD_VLE, TXD_CMD_IDE, TXD_CMD_IC, TXD_DTYP_D, TXD_DTYP_C, TXD_POPTS_IXSM, TXD_POPTS_TXSM,
   RXD_STAT_DD, RXD_STAT_EOP,
 } from '../../device/e1000e/defs.js';
@@ -34,6 +34,8 @@ const TX_BUF_END = RAM_BASE + 0x80000;
 const RX_BUF = RAM_BASE + 0x80000;
 /** A hole in the guest address map: neither RAM nor the alias window. */
 const HOLE = 0x30_0000;
+/** PSRCTL values the set-up picks from: Linux's 128-byte header with one, two or three pages, and odder ones. */
+const PS_LAYOUTS = [0x04040401, 0x00040401, 0x00000401, 0x04040402, 0x01010101, 0x00000001, 0x04000400, 0x0000047f];
 
 const W = (off: number): number => off >>> 2;
 /** Events that may fire at one instant of virtual time before the run counts as a livelock. */
@@ -299,13 +301,31 @@ class Harness {
     this.wr(REG.RXCSUM, 0x300 | (flags & 4 ? 0x2000 : 0) | (flags & 8 ? 14 : 0));
     this.wr(REG.RDBAL0, rings.rx);
     this.wr(REG.RDBAH0, 0);
-    this.wr(REG.RDLEN0, n * 16);
-    this.wr(REG.RDH0, 0);
-    for (let i = 0; i < n; i++) this.putDesc(rings.rx + i * 16, RX_BUF + i * 2048, 0, 0, 0);
-    this.wr(REG.RDT0, n - 1);
+    // ringSel bit 6: packet split as Linux sets it up for jumbo frames (32-byte descriptors, a
+    // header buffer and up to three pages; PSRCTL from irqSel's top bits), with LPE.
+    const split = (ringSel & 64) !== 0 && rings.rx === RX_RING;
+    if (split) {
+      const psrctl = PS_LAYOUTS[(irqSel >>> 5) & 7]!;
+      this.wr(REG.PSRCTL, psrctl);
+      this.wr(REG.RDLEN0, n * 32);
+      this.wr(REG.RDH0, 0);
+      for (let i = 0; i < n; i++) {
+        // Buffers of 4 KB slots in the RX area (shared between descriptors when the ring is long).
+        const slot = (k: number) => RX_BUF + (((i * 4 + k) * 0x1000) % 0x70000);
+        this.putDesc(rings.rx + i * 32, slot(0), 0, slot(1), 0);
+        this.putDesc(rings.rx + i * 32 + 16, slot(2), 0, slot(3), 0);
+      }
+      this.wr(REG.RDT0, (n - 1) * 2);
+    } else {
+      this.wr(REG.RDLEN0, n * 16);
+      this.wr(REG.RDH0, 0);
+      for (let i = 0; i < n; i++) this.putDesc(rings.rx + i * 16, RX_BUF + i * 2048, 0, 0, 0);
+      this.wr(REG.RDT0, n - 1);
+    }
     const bsize = (ringSel >>> 3) & 3;
     const rctl = RCTL_EN | RCTL_BAM | (flags & 16 ? 0 : RCTL_SECRC) | (flags & 32 ? RCTL_UPE | RCTL_MPE : 0)
-      | (flags & 64 ? RCTL_LPE : 0) | (bsize << 16) | (ringSel & 32 && bsize ? RCTL_BSEX : 0) | (flags & 128 ? RCTL_VFE : 0);
+      | (flags & 64 || split ? RCTL_LPE : 0) | (bsize << 16) | (ringSel & 32 && bsize ? RCTL_BSEX : 0) | (flags & 128 ? RCTL_VFE : 0)
+      | (split ? RCTL_DTYP_PS : 0);
     this.wr(REG.RCTL, rctl);
     this.wr(REG.IMS, irqSel & 4 ? 0 : 0x01f000d7);
   }
@@ -538,7 +558,10 @@ class Harness {
   private frame(a: number[], payload: Uint8Array): void {
     const [kindRaw, lenRaw, flags] = a as [number, number, number];
     const cls = (flags >>> 3) & 3;
-    const len = cls === 0 ? lenRaw % 64 : cls === 1 ? 60 + (lenRaw % 1455) : cls === 2 ? 1510 + (lenRaw % 16) : lenRaw;
+    // Length classes: runts, ordinary, the 1514/1518 edge, and (class 3) jumbo sizes up to and
+    // past the 82574's 9234-byte limit when the top bit is set, else anything up to 64 KiB.
+    const len = cls === 0 ? lenRaw % 64 : cls === 1 ? 60 + (lenRaw % 1455) : cls === 2 ? 1510 + (lenRaw % 16)
+      : lenRaw & 0x8000 ? 1515 + ((lenRaw & 0x7fff) % 7740) : lenRaw;
     const kind = kindRaw & 7;
     let f: Uint8Array;
     if (kind === 0 || kind === 5) {

@@ -3,8 +3,14 @@
 import { EventQueue } from '../../device/sim/event-queue.js';
 import type { DeviceHost, EventHandle } from '../../device/host.js';
 import { NULL_TRACE, type TraceSink } from '../../device/trace.js';
-import type { GuestAddr } from '../../device/types.js';
+import { guestAddr, type GuestAddr } from '../../device/types.js';
 import type { E1000eDevice } from '../../device/e1000e/device.js';
+import {
+  REG, RCTL_DTYP_PS, PSRCTL_BSIZE0_MASK, PSRCTL_BSIZE1_MASK, PSRCTL_BSIZE1_SHIFT, PSRCTL_BSIZE2_MASK, PSRCTL_BSIZE2_SHIFT,
+  PSRCTL_BSIZE3_MASK, PSRCTL_BSIZE3_SHIFT, rctlBufferSize,
+} from '../../device/e1000e/defs.js';
+
+const W = (off: number): number => off >>> 2;
 
 /** Guest RAM: [RAM_BASE, RAM_BASE + RAM_SIZE). */
 export const RAM_BASE = 0x10_0000;
@@ -52,6 +58,18 @@ export class FuzzHost implements DeviceHost {
   /** Keep at most this many sent frames (the oracles need only the last few). */
   keepSent = 64;
   sentCount = 0;
+  /**
+   * The buffer-bounds oracle's view, worked out here from the datasheet and independent of the
+   * receive code: the buffers (address, size) the RX descriptor fetched last gave the device,
+   * with the descriptor slot itself, and the TX descriptor slots fetched (their write-back goes
+   * to slot + 12). Every device write must land inside one of them.
+   */
+  private rxWindows: number[] = [];
+  private readonly txSlots = new Set<number>();
+  /** Writes the bounds oracle checked, and frames written in packet-split mode or longer than 1522 bytes. */
+  boundsChecked = 0;
+  psFetches = 0;
+  jumboWrites = 0;
   /** Test-only hook: called on every DMA request before the bounds check (lets tests break the host on purpose). */
   onDma: ((op: 'read' | 'write', addr: number, len: number) => void) | null = null;
 
@@ -91,21 +109,78 @@ export class FuzzHost implements DeviceHost {
     this.dmaAttempts++;
     this.onDma?.('read', addr, dst.length);
     if (!this.sane('read', addr, dst.length)) return this.refuse();
+    let ok = false;
     if (this.inRam(addr, dst.length)) {
       const off = addr - RAM_BASE;
       // Checked above; this guards the host's own arithmetic.
       if (off < 0 || off + dst.length > this.ram.length) throw new Error('fuzz host: RAM read bounds');
       dst.set(this.ram.subarray(off, off + dst.length));
-      return true;
+      ok = true;
+    } else if (this.inAlias(addr, dst.length)) ok = this.aliasAccess('read', addr - ALIAS_BASE, dst);
+    if (ok) this.noteFetch(addr, dst);
+    return ok || this.refuse();
+  }
+
+  /** A descriptor-sized read inside a ring: remember what it lets the device write. */
+  private noteFetch(addr: number, d: Uint8Array): void {
+    const dev = this.dev;
+    if (!dev || (d.length !== 16 && d.length !== 32)) return;
+    const m = dev.mac;
+    const ring = (bal: number, bah: number, len: number): [number, number] => {
+      const base = (m[W(bal)]! & ~0xf) >>> 0;
+      return [base + m[W(bah)]! * 0x1_0000_0000, m[W(len)]! & 0xfff80];
+    };
+    const [tb, tl] = ring(REG.TDBAL0, REG.TDBAH0, REG.TDLEN0);
+    if (d.length === 16 && addr >= tb && addr + 16 <= tb + tl) {
+      if (this.txSlots.size > 1 << 18) this.txSlots.clear(); // more than any ring holds (65,536 slots): a runaway, not a ring
+      this.txSlots.add(addr);
     }
-    if (this.inAlias(addr, dst.length)) return this.aliasAccess('read', addr - ALIAS_BASE, dst);
-    return this.refuse();
+    const [rb, rl] = ring(REG.RDBAL0, REG.RDBAH0, REG.RDLEN0);
+    if (!(addr >= rb && addr + d.length <= rb + rl)) return;
+    const rctl = m[W(REG.RCTL)]!;
+    const split = (rctl & RCTL_DTYP_PS) !== 0;
+    if (d.length !== (split ? 32 : 16)) return;
+    const v = new DataView(d.buffer, d.byteOffset, d.length);
+    // Addresses from 2^53 up are one unmappable value to the device (GUEST_ADDR_INVALID).
+    const at = (i: number): number => guestAddr(v.getUint32(i * 8, true), v.getUint32(i * 8 + 4, true));
+    const w: number[] = [addr, d.length];
+    if (split) {
+      this.psFetches++;
+      const ps = m[W(REG.PSRCTL)]!;
+      const sizes = [
+        (ps & PSRCTL_BSIZE0_MASK) * 128,
+        ((ps & PSRCTL_BSIZE1_MASK) >>> PSRCTL_BSIZE1_SHIFT) * 1024,
+        ((ps & PSRCTL_BSIZE2_MASK) >>> PSRCTL_BSIZE2_SHIFT) * 1024,
+        ((ps & PSRCTL_BSIZE3_MASK) >>> PSRCTL_BSIZE3_SHIFT) * 1024,
+      ];
+      for (let i = 0; i < 4; i++) w.push(at(i), sizes[i]!);
+    } else {
+      w.push(at(0), rctlBufferSize(rctl) || 2048);
+    }
+    this.rxWindows = w;
+  }
+
+  /** The bounds oracle: a device write outside every window it was given is the worst kind of bug. */
+  private checkWrite(addr: number, len: number): void {
+    this.boundsChecked++;
+    if (len > 1522) this.jumboWrites++;
+    const w = this.rxWindows;
+    for (let i = 0; i < w.length; i += 2) if (addr >= w[i]! && addr + len <= w[i]! + w[i + 1]!) return;
+    if (len === 1 && this.txSlots.has(addr - 12)) return;
+    this.violate('dma-outside-buffer', `write of ${len} bytes at 0x${addr.toString(16)} outside the buffers and descriptor slots the device was given (last RX windows: ${formatWindows(w)})`);
+  }
+
+  /** Forgets what earlier descriptors gave: a reset or a fresh input. */
+  clearWindows(): void {
+    this.rxWindows = [];
+    this.txSlots.clear();
   }
 
   dmaWrite(addr: GuestAddr, src: Uint8Array): boolean {
     this.dmaAttempts++;
     this.onDma?.('write', addr, src.length);
     if (!this.sane('write', addr, src.length)) return this.refuse();
+    this.checkWrite(addr, src.length);
     if (this.inRam(addr, src.length)) {
       const off = addr - RAM_BASE;
       if (off < 0 || off + src.length > this.ram.length) throw new Error('fuzz host: RAM write bounds');
@@ -211,4 +286,10 @@ export class FuzzHost implements DeviceHost {
     if (off < 0 || off + len > RAM_SIZE) return new Uint8Array(0);
     return this.ram.slice(off, off + len);
   }
+}
+
+function formatWindows(w: number[]): string {
+  const out: string[] = [];
+  for (let i = 0; i < w.length; i += 2) out.push(`0x${w[i]!.toString(16)}+${w[i + 1]}`);
+  return out.join(' ') || 'none';
 }

@@ -133,6 +133,41 @@ describe('device fuzz oracles fire', () => {
     expect(b.oracle).toBe('dma-fault-accounting');
   });
 
+  /** Packet split as Linux sets it up (PSRCTL 0x04040401), promiscuous, then a 9,014-byte IPv4/TCP frame. */
+  const jumboSplit = () =>
+    encode(0, [
+      { name: 'setup', args: [64 | 1, 2, 32] },
+      { name: 'frame', args: [1, 0x8000 | (9014 - 1515), 3 << 3] },
+      { name: 'run', args: [0, 100] },
+    ]);
+
+  it('dma-outside-buffer: a receive path that writes past the buffer size its descriptor gave', () => {
+    expect(execute(jumboSplit()).ok).toBe(true);
+    const r = execute(jumboSplit(), {
+      testHook: (dev, _h, i) => {
+        if (i !== 0) return;
+        // Break the device on purpose: every buffer write runs 8 bytes long.
+        const rx = dev.rx as unknown as { putBuffer: (a: number, size: number, d: Uint8Array) => number };
+        rx.putBuffer = (a, _size, d) => {
+          const long = new Uint8Array(d.length + 8);
+          long.set(d);
+          dev.dmaWrite(a as never, long);
+          return d.length;
+        };
+      },
+    });
+    expect(r.oracle).toBe('dma-outside-buffer');
+    expect(r.message).toMatch(/outside the buffers and descriptor slots/);
+  });
+
+  it('random inputs reach packet split and jumbo frames under the bounds oracle (seeded)', async () => {
+    const r = await runDeviceFuzz({ seconds: 600, seed: 20261203, engine: 'random', maxExecs: 1500 });
+    expect(r.findings.map((f) => `${f.oracle}: ${f.message}`)).toEqual([]);
+    expect(r.extra!['psFetches']).toBeGreaterThan(100);
+    expect(r.extra!['jumboWrites']).toBeGreaterThan(10);
+    expect(r.extra!['boundsChecked']).toBeGreaterThan(1000);
+  });
+
   it('hang: an event budget smaller than a TSO burst needs', () => {
     const r = execute(inputBytes(corpusInput('tso-ipv6-tcp-paced')), { maxEventsPerOp: 5 });
     expect(r.oracle).toBe('hang');
