@@ -728,6 +728,17 @@ function rxChecksum(a: E1000Adapter, staterr: number, skb: SkBuff): void {
   a.sw.rxCsumGood++;
 }
 
+/** e1000_receive_skb: checksum status, protocol, VLAN tag, then up the stack through GRO. */
+function receiveSkb(a: E1000Adapter, skb: SkBuff, staterr: number, vlan: number, length: number): void {
+  rxChecksum(a, staterr, skb);
+  skb.protocol = eth_type_trans(skb, a.netdev);
+  if (staterr & D.RXD_STAT_VP) __vlan_hwaccel_put_tag(skb, ETH_P_8021Q, vlan);
+  skb_record_rx_queue(skb, 0);
+  a.sw.rxPackets++;
+  a.sw.rxBytes += length;
+  napi_gro_receive(a.napi, skb);
+}
+
 /** adapter->clean_rx: packet split or extended descriptors. */
 function cleanRxIrq(a: E1000Adapter, budget: number): number {
   return a.rxPsPages ? cleanRxIrqPs(a, budget) : cleanRxIrqExt(a, budget);
@@ -789,13 +800,7 @@ function cleanRxIrqPs(a: E1000Adapter, budget: number): number {
       skb_put(skb, length);
       totalBytes += length;
       totalPackets++;
-      rxChecksum(a, staterr, skb);
-      skb.protocol = eth_type_trans(skb, a.netdev);
-      if (staterr & D.RXD_STAT_VP) __vlan_hwaccel_put_tag(skb, ETH_P_8021Q, vlan);
-      skb_record_rx_queue(skb, 0);
-      a.sw.rxPackets++;
-      a.sw.rxBytes += length;
-      napi_gro_receive(a.napi, skb);
+      receiveSkb(a, skb, staterr, vlan, length);
     }
     v.setUint32(base + 8, v.getUint32(base + 8, true) & ~0xff, true);
     if (cleanedCount >= E1000_RX_BUFFER_WRITE) {
@@ -865,13 +870,7 @@ function cleanRxIrqExt(a: E1000Adapter, budget: number): number {
         }
       }
       skb_put(skb, length);
-      rxChecksum(a, staterr, skb);
-      skb.protocol = eth_type_trans(skb, a.netdev);
-      if (staterr & D.RXD_STAT_VP) __vlan_hwaccel_put_tag(skb, ETH_P_8021Q, vlan);
-      skb_record_rx_queue(skb, 0);
-      a.sw.rxPackets++;
-      a.sw.rxBytes += length;
-      napi_gro_receive(a.napi, skb);
+      receiveSkb(a, skb, staterr, vlan, length);
     }
     v.setUint32(descIdx * 16 + 8, v.getUint32(descIdx * 16 + 8, true) & ~0xff, true);
     if (cleanedCount >= E1000_RX_BUFFER_WRITE) {
