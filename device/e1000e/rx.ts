@@ -484,7 +484,8 @@ export class RxEngine {
     const splitting = hdrLen > 0 && (payloadCap > 0 || hdrLen === len);
     const perDesc = splitting ? payloadCap : sizes[0]! + payloadCap;
     const rest = splitting ? len - hdrLen : len;
-    const need = perDesc > 0 ? Math.max(1, Math.ceil(rest / perDesc)) : Infinity;
+    // A frame that is all header fits the header buffer alone, whatever the other sizes.
+    const need = rest === 0 ? 1 : perDesc > 0 ? Math.ceil(rest / perDesc) : Infinity;
     if (need * step > n - step) {
       // No ring (or no buffer size) could ever hold it: drop rather than block the packet buffer.
       this.diag.unplaceable++;

@@ -319,3 +319,32 @@ describe('82574L receive never writes outside the buffers its descriptors give',
     }
   });
 });
+
+describe('packet split edge cases', () => {
+  it('a frame that is all header fits a header-only layout (PSRCTL with BSIZE1..3 = 0)', () => {
+    const lay: Layout = { name: 'hdr-only', rctl: D.RCTL_EN | D.RCTL_UPE | D.RCTL_LPE | D.RCTL_SECRC | D.RCTL_DTYP_PS, rfctl: D.RFCTL_EXTEN, psrctl: 0x00000001, vme: false };
+    const b = new Bench(lay, 8);
+    // IPv4 + TCP with a 12-byte option and no payload: 66 bytes of header and nothing else.
+    const f = buildPacket({ dstMac: MAC_A, srcMac: PEER, version: 4, proto: 'tcp', payload: new Uint8Array(0) }).frame;
+    expect(f.length).toBe(66);
+    b.refill();
+    b.dev.receiveFrame(f);
+    b.host.queue.run();
+    expect(b.host.r16(RING + 16)).toBe(66 | D.RXDPS_HDRSTAT_HDRSP);
+    expect(b.collect()!.data).toEqual(f);
+    expect(b.dev.rx.diag.unplaceable).toBe(0);
+    // A 129-byte frame that is not split runs through buffer 0 of two descriptors, EOP on the second.
+    const g = new Uint8Array(129).fill(7);
+    g.set(f.subarray(0, 12));
+    g[12] = 0x88;
+    g[13] = 0xb5;
+    b.refill();
+    b.dev.receiveFrame(g);
+    b.host.queue.run();
+    const got = b.collect()!;
+    expect(got.descriptors).toBe(2);
+    expect(got.data).toEqual(g);
+    expect(b.dev.rx.diag.unplaceable).toBe(0);
+    expect(b.strayWrites()).toEqual([]);
+  });
+});
