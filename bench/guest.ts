@@ -21,7 +21,8 @@
  *   (falling back to the tx_packets delta).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import type { TimingParams } from '../device/sim/timing.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ServedNic } from '../qemu/boot.js';
@@ -41,7 +42,29 @@ export interface GuestBenchOptions {
   kernelPackage?: string;
   /** Caps the host-side UDP generator (frames/s); default: as fast as it can. */
   floodPps?: number;
+  /** Timing overrides for the model (`--unpaced` is { paceLink: false }). */
+  timing?: Partial<TimingParams>;
 }
+
+/** What one phase of the run cost the processes involved. */
+export interface PhaseCost {
+  /** Wall seconds the phase lasted. */
+  seconds: number;
+  /** CPU of the process serving the model (the benchmark's own Node process), % of one core. */
+  serverCpuPct: number;
+  /** QEMU's CPU, % of one core (vCPU and I/O threads together). */
+  qemuCpuPct: number;
+  /** Times the server's event-loop thread went to sleep and was woken, per second. */
+  wakeupsPerSec: number;
+  /** Frames the model moved (both ways) in the phase. */
+  frames: number;
+  /** Server CPU microseconds per frame moved. */
+  serverUsPerFrame: number;
+}
+
+/** The phases costed: TCP each way, the host flood, pktgen, and an idle guest. */
+export const COST_PHASES = ['tcptx', 'tcprx', 'rx', 'tx', 'idle'] as const;
+export type CostPhase = (typeof COST_PHASES)[number];
 
 export interface GuestBenchResult {
   kind: string;
@@ -55,6 +78,8 @@ export interface GuestBenchResult {
   tcpTxMbps: number;
   /** host -> guest */
   tcpRxMbps: number;
+  /** CPU and wake-ups per phase (server figures for the model only). */
+  cost?: Partial<Record<CostPhase, PhaseCost>>;
 }
 
 export const ALL_KINDS: GuestBenchKind[] = ['model', 'qemu-e1000e', 'virtio-net'];
@@ -75,6 +100,7 @@ interface Plan {
   bootTimeoutMs: number;
   /** 0: as fast as it can. */
   floodPps: number;
+  timing?: Partial<TimingParams>;
 }
 
 let seq = 0;
@@ -179,6 +205,8 @@ if [ -e $PG/pgctrl ]; then
 else
   echo "BENCH-ERR no /proc/net/pktgen"
 fi
+echo BENCH-STEP idle
+sleep $N
 echo BENCH-STEP end
 ip -s link show eth0 | sed 's/^/BENCH-IPS /'
 exit 0
@@ -249,6 +277,72 @@ export class NsProc {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Clock ticks per second of /proc/<pid>/stat times. */
+let clkTck = 0;
+function ticksPerSecond(): number {
+  if (!clkTck) {
+    try {
+      clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+    } catch {
+      clkTck = 100;
+    }
+  }
+  return clkTck;
+}
+
+interface CostSample {
+  wallNs: number;
+  serverCpuUs: number;
+  qemuCpuUs: number;
+  wakeups: number;
+  frames: number;
+}
+
+/** CPU of a process from /proc/<pid>/stat (utime + stime), in microseconds; NaN when gone. */
+function procCpuUs(pid: number | undefined): number {
+  if (!pid) return NaN;
+  try {
+    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1e6) / ticksPerSecond();
+  } catch {
+    return NaN;
+  }
+}
+
+/** Voluntary context switches of this process's main (event-loop) thread: each is a sleep and a wake-up. */
+function ownWakeups(): number {
+  const m = /voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'));
+  return m ? Number(m[1]) : NaN;
+}
+
+function costSample(qemuPid: number | undefined, served: ServedNic | null): CostSample {
+  const u = process.cpuUsage();
+  const t = served?.dev.device.stats.totals;
+  return {
+    wallNs: Number(process.hrtime.bigint()),
+    serverCpuUs: u.user + u.system,
+    qemuCpuUs: procCpuUs(qemuPid),
+    wakeups: ownWakeups(),
+    frames: t ? t.rxPackets + t.txPackets : NaN,
+  };
+}
+
+/** The cost of the interval between two samples (server figures only when it served the model). */
+export function phaseCost(a: CostSample, b: CostSample, served: boolean): PhaseCost {
+  const s = (b.wallNs - a.wallNs) / 1e9;
+  const frames = b.frames - a.frames;
+  const cpu = b.serverCpuUs - a.serverCpuUs;
+  return {
+    seconds: s,
+    serverCpuPct: served ? (100 * cpu) / 1e6 / s : NaN,
+    qemuCpuPct: (100 * (b.qemuCpuUs - a.qemuCpuUs)) / 1e6 / s,
+    wakeupsPerSec: served ? (b.wakeups - a.wakeups) / s : NaN,
+    frames: served ? frames : NaN,
+    serverUsPerFrame: served && frames > 0 ? cpu / frames : NaN,
+  };
 }
 
 function nanResult(kind: string): GuestBenchResult {
@@ -325,7 +419,7 @@ async function benchKind(kind: GuestBenchKind, env: Env, plan: Plan, log: (l: st
     let nic: NicSpec;
     let driver: string;
     if (kind === 'model') {
-      served = new ServedNic({ socket: join(work, 'vfu.sock'), backend: `netns:${HOST_IP}/${PREFIX}`, log: (l) => log(`  ${l}`) });
+      served = new ServedNic({ socket: join(work, 'vfu.sock'), backend: `netns:${HOST_IP}/${PREFIX}`, log: (l) => log(`  ${l}`), timing: plan.timing });
       ns = served.backend.netns!.name;
       tap = served.backend.netns!.ifname;
       ipCmd(['-n', ns, 'link', 'set', tap, 'address', HOST_MAC]);
@@ -384,8 +478,16 @@ async function benchKind(kind: GuestBenchKind, env: Env, plan: Plan, log: (l: st
     log(`  ${kind}: link up ${(r.bootToLinkMs / 1000).toFixed(1)} s after QEMU start`);
 
     const N = plan.seconds;
+    // A cost sample at each step boundary: a phase's cost is the difference to the next one.
+    const samples = new Map<string, CostSample>();
     const waitStep = async (name: string, timeoutMs: number): Promise<void> => {
       await g.waitFor(new RegExp(`BENCH-STEP ${name}\\b`), timeoutMs);
+      samples.set(name, costSample(g.pid, served));
+    };
+    const costOf = (from: string, to: string): void => {
+      const a = samples.get(from);
+      const b = samples.get(to);
+      if (a && b) (r.cost ??= {})[from as CostPhase] = phaseCost(a, b, served !== null);
     };
     await waitStep('ping', 60_000);
     await waitStep('tcptx', Math.ceil(plan.pings * plan.pingInterval) * 1000 + 30_000);
@@ -401,7 +503,9 @@ async function benchKind(kind: GuestBenchKind, env: Env, plan: Plan, log: (l: st
       if (sent) log(`  ${kind}: host UDP generator: ${sent.slice(5)} (sent, pps over its run, send errors)`);
     }
     await waitStep('tx', 30_000);
-    await waitStep('end', (N + 60) * 1000);
+    await waitStep('idle', (N + 60) * 1000);
+    await waitStep('end', (N + 30) * 1000);
+    for (const [a, b] of [['tcptx', 'tcprx'], ['tcprx', 'rx'], ['rx', 'tx'], ['tx', 'idle'], ['idle', 'end']]) costOf(a!, b!);
     await g.waitFor(/NICSIM-RUN-EXIT=/, 30_000, step('end'));
   } catch (e) {
     failures.push(e instanceof Error ? e.message : String(e));
@@ -448,6 +552,7 @@ export async function runGuestBench(o: GuestBenchOptions = {}): Promise<GuestBen
     pingInterval: smoke ? 0.1 : 0.2,
     bootTimeoutMs: smoke ? 60_000 : 180_000,
     floodPps: o.floodPps ?? 0,
+    timing: o.timing,
   };
   const env = { ...(await setup({ kernelPackage: o.kernelPackage, log })), files: {} };
   const kinds = o.kinds ?? ALL_KINDS;
@@ -488,6 +593,18 @@ export function formatGuestTable(results: GuestBenchResult[]): string[] {
     ['ping RTT max (ms)', (r) => r.pingRttMs.max, 3],
     ['TCP guest->host (Mbit/s)', (r) => r.tcpTxMbps, 1],
     ['TCP host->guest (Mbit/s)', (r) => r.tcpRxMbps, 1],
+    ['server us/frame, TCP g->h', (r) => r.cost?.tcptx?.serverUsPerFrame ?? NaN, 2],
+    ['server us/frame, TCP h->g', (r) => r.cost?.tcprx?.serverUsPerFrame ?? NaN, 2],
+    ['server us/frame, RX flood', (r) => r.cost?.rx?.serverUsPerFrame ?? NaN, 2],
+    ['server us/frame, pktgen', (r) => r.cost?.tx?.serverUsPerFrame ?? NaN, 2],
+    ['server CPU %, TCP g->h', (r) => r.cost?.tcptx?.serverCpuPct ?? NaN, 1],
+    ['QEMU CPU %, TCP g->h', (r) => r.cost?.tcptx?.qemuCpuPct ?? NaN, 1],
+    ['server CPU %, TCP h->g', (r) => r.cost?.tcprx?.serverCpuPct ?? NaN, 1],
+    ['QEMU CPU %, TCP h->g', (r) => r.cost?.tcprx?.qemuCpuPct ?? NaN, 1],
+    ['server wake-ups/s, TCP g->h', (r) => r.cost?.tcptx?.wakeupsPerSec ?? NaN, 0],
+    ['server CPU %, idle guest', (r) => r.cost?.idle?.serverCpuPct ?? NaN, 2],
+    ['server wake-ups/s, idle', (r) => r.cost?.idle?.wakeupsPerSec ?? NaN, 0],
+    ['QEMU CPU %, idle guest', (r) => r.cost?.idle?.qemuCpuPct ?? NaN, 1],
   ];
   const header = ['figure', 'model', 'qemu e1000e', 'virtio-net', 'model/e1000e', 'model/virtio-net'];
   const m = by('model');

@@ -10,6 +10,7 @@ import { runPair, printPairResult } from './pair.js';
 import { addFuzz } from './fuzz.js';
 import { resolveTiming, parseTimingSets, TIMING_DOC, type TimingParams } from '../device/sim/timing.js';
 import { BACKEND_FORMS, defaultBackendSpec } from '../qemu/backends.js';
+import type { GuestBenchKind } from '../bench/guest.js';
 
 function int(name: string, min: number, max: number) {
   return (v: string): number => {
@@ -295,10 +296,17 @@ function addBench(program: Command, out: (l: string) => void): void {
     .option('--seconds <s>', 'seconds per measurement', Number, 10)
     .option('--smoke', 'a short version (seconds)')
     .option('--kernel-package <name>', 'Debian linux-image package for the guest')
+    .option('--kinds <list>', 'which NICs, comma-separated: model, qemu-e1000e, virtio-net', (v: string) => v.split(',').map((k) => k.trim()).filter(Boolean))
+    .option('--unpaced', "run the model unpaced (frames go as soon as they are fetched), as QEMU's own devices are")
+    .option('--timing <file>', 'JSON file of timing parameters for the model')
+    .option('--set <key=value>', TIMING_HELP, collect, [])
     .option('--json <file>', 'write the results as JSON')
-    .action(async (opts: { seconds: number; smoke?: boolean; kernelPackage?: string; json?: string }) => {
-      const { runGuestBench, formatGuestTable } = await import('../bench/guest.js');
-      const rs = await runGuestBench({ seconds: opts.seconds, smoke: opts.smoke, kernelPackage: opts.kernelPackage, log: out });
+    .action(async (opts: { seconds: number; smoke?: boolean; kernelPackage?: string; kinds?: string[]; unpaced?: boolean; timing?: string; set: string[]; json?: string }) => {
+      const { runGuestBench, formatGuestTable, ALL_KINDS } = await import('../bench/guest.js');
+      const kinds = opts.kinds as GuestBenchKind[] | undefined;
+      for (const k of kinds ?? []) if (!(ALL_KINDS as string[]).includes(k)) throw new InvalidArgumentError(`unknown kind '${k}' (${ALL_KINDS.join(', ')})`);
+      const timing = timingFrom(opts, opts.unpaced ? { paceLink: false } : {});
+      const rs = await runGuestBench({ seconds: opts.seconds, smoke: opts.smoke, kernelPackage: opts.kernelPackage, kinds, timing, log: out });
       for (const l of formatGuestTable(rs)) out(l);
       writeOut(opts.json, undefined, 'guest', rs);
     });

@@ -92,6 +92,11 @@ export class GuestRun {
   }
 
   /** QEMU's own stderr (errors from the device realize, the vfio-user client, ...). */
+  /** QEMU's process id (undefined if it failed to spawn). */
+  get pid(): number | undefined {
+    return this.proc.pid;
+  }
+
   get qemuStderr(): string {
     return this.stderr;
   }

@@ -16,5 +16,20 @@ export function nativeSessionIo(sys: NativeSys): SessionIo {
     signal: (fd) => {
       sys.eventfdWrite(fd, 1);
     },
+    wakeTimer: (onFire) => {
+      const fd = sys.timerfdCreate();
+      if (fd < 0) return null;
+      const h = sys.poll(fd, 'r', () => {
+        sys.timerfdRead(fd); // clears the expiry: the fd stops being readable
+        onFire();
+      });
+      return {
+        set: (ns, intervalNs) => void sys.timerfdSet(fd, ns > 0 ? Math.max(1, Math.ceil(ns)) : 0, Math.max(0, Math.ceil(intervalNs))),
+        close: () => {
+          h.close();
+          sys.close(fd);
+        },
+      };
+    },
   };
 }

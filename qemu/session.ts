@@ -3,7 +3,7 @@
 import * as P from './protocol.js';
 import { DmaMapTable, type Mapper } from './dma-map.js';
 import { IrqState, IRQ_COUNTS, type IrqIo } from './irqs.js';
-import { WallClock } from './wall-clock.js';
+import { WallClock, type WakeTimerFactory } from './wall-clock.js';
 import { E1000eDevice, BAR_MMIO, BAR_FLASH, BAR_IO, BAR_MSIX } from '../device/e1000e/device.js';
 import type { DeviceHost, EventHandle } from '../device/host.js';
 import { NULL_TRACE, type TraceSink } from '../device/trace.js';
@@ -12,7 +12,10 @@ import type { TimingParams } from '../device/sim/timing.js';
 import type { WireEndpoint, WirePort } from '../wire/wire.js';
 
 /** What a session needs from the operating system (the native addon, or a fake in tests). */
-export interface SessionIo extends Mapper, IrqIo {}
+export interface SessionIo extends Mapper, IrqIo {
+  /** A precise wake-up for the device clock (a timerfd); without it the clock uses Node's timers. */
+  wakeTimer?: WakeTimerFactory;
+}
 
 /** Sizes and flags of the 82574L's regions as vfio-user reports them. */
 const REGIONS: { size: number; flags: number }[] = [
@@ -67,7 +70,7 @@ export interface DeviceServerOptions {
  */
 export class VfioUserDevice implements DeviceHost, WireEndpoint {
   readonly device: E1000eDevice;
-  readonly clock = new WallClock();
+  readonly clock: WallClock;
   readonly trace: TraceSink;
   dma: DmaMapTable;
   irqs: IrqState;
@@ -78,6 +81,7 @@ export class VfioUserDevice implements DeviceHost, WireEndpoint {
 
   constructor(opts: DeviceServerOptions) {
     this.io = opts.io;
+    this.clock = new WallClock({ wakeTimer: opts.io.wakeTimer });
     this.trace = opts.trace ?? NULL_TRACE;
     this.dma = new DmaMapTable(opts.io);
     this.irqs = new IrqState(opts.io);

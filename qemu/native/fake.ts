@@ -547,6 +547,20 @@ export class FakeSys implements NativeSys {
     return this.eventfdTake(o);
   }
 
+  /**
+   * The fake has no timers of its own: timerfd is refused (-ENOSYS), and the server's clock
+   * falls back to Node's timers, as it does without the addon.
+   */
+  timerfdCreate(): number {
+    return -Errno.ENOSYS;
+  }
+  timerfdSet(_fd: number, _ns: number, _intervalNs = 0): number {
+    return -Errno.EBADF;
+  }
+  timerfdRead(_fd: number): number {
+    return -Errno.EBADF;
+  }
+
   memfdCreate(name: string, size: number): number {
     const f = this.fail('memfdCreate');
     if (f) return f;

@@ -118,6 +118,12 @@ export interface NativeSys {
   eventfdWrite(fd: number, value?: number): number;
   /** Reads and resets the counter -> value (> 0) | -errno (-EAGAIN when it is 0). */
   eventfdRead(fd: number): number;
+  /** timerfd_create(CLOCK_MONOTONIC), non-blocking -> fd | -errno: a precise wake-up to poll. */
+  timerfdCreate(): number;
+  /** First expiry `ns` nanoseconds from now, then every `intervalNs` (default 0: once); ns 0 disarms -> 0 | -errno. */
+  timerfdSet(fd: number, ns: number, intervalNs?: number): number;
+  /** Reads the expiration count -> count (> 0) | -errno (-EAGAIN before it expires). */
+  timerfdRead(fd: number): number;
   /** memfd_create + ftruncate -> fd | -errno: shared memory to pass as guest RAM in tests. */
   memfdCreate(name: string, size: number): number;
   /** fstat(2).st_size -> size | -errno. */
@@ -194,6 +200,9 @@ interface RawAddon {
   eventfd(initval: number, flags: number): number;
   eventfdWrite(fd: number, value: number): number;
   eventfdRead(fd: number): number;
+  timerfdCreate(): number;
+  timerfdSet(fd: number, ns: number, intervalNs: number): number;
+  timerfdRead(fd: number): number;
   memfdCreate(name: string, size: number): number;
   fstatSize(fd: number): number;
   tapOpen(name: string): TapInfo | number;
@@ -286,6 +295,15 @@ class AddonSys implements NativeSys {
   }
   eventfdRead(fd: number): number {
     return this.raw.eventfdRead(fd);
+  }
+  timerfdCreate(): number {
+    return this.raw.timerfdCreate();
+  }
+  timerfdSet(fd: number, ns: number, intervalNs = 0): number {
+    return this.raw.timerfdSet(fd, ns, intervalNs);
+  }
+  timerfdRead(fd: number): number {
+    return this.raw.timerfdRead(fd);
   }
   memfdCreate(name: string, size: number): number {
     return this.raw.memfdCreate(name, size);

@@ -31,6 +31,21 @@ describe('guest comparison benchmark (smoke)', () => {
       }
       expect(r.pingRttMs.min).toBeLessThanOrEqual(r.pingRttMs.avg);
       expect(r.pingRttMs.avg).toBeLessThanOrEqual(r.pingRttMs.max);
+      // What each phase cost: QEMU's CPU for every kind, the server's only where it served the model.
+      for (const phase of ['tcptx', 'tcprx', 'rx', 'tx', 'idle'] as const) {
+        const c = r.cost?.[phase];
+        expect(c, `${r.kind} ${phase} cost${explain}`).toBeDefined();
+        expect(c!.seconds).toBeGreaterThan(0);
+        expect(c!.qemuCpuPct >= 0 && c!.qemuCpuPct <= 100 * 4, `${r.kind} ${phase} QEMU CPU ${c!.qemuCpuPct}`).toBe(true);
+        if (r.kind === 'model') {
+          expect(c!.serverCpuPct >= 0 && c!.serverCpuPct <= 200, `server CPU ${c!.serverCpuPct}`).toBe(true);
+          expect(c!.wakeupsPerSec).toBeGreaterThanOrEqual(0);
+          if (phase !== 'idle') {
+            expect(c!.frames, `${phase} frames`).toBeGreaterThan(0);
+            expect(c!.serverUsPerFrame > 0 && Number.isFinite(c!.serverUsPerFrame), `${phase} us/frame ${c!.serverUsPerFrame}`).toBe(true);
+          }
+        } else expect(Number.isNaN(c!.serverCpuPct)).toBe(true);
+      }
     }
     expect(table[0]).toMatch(/model\s+qemu e1000e\s+virtio-net\s+model\/e1000e\s+model\/virtio-net/);
     for (const row of table.slice(2)) expect(row.trim().split(/\s{2,}/)).toHaveLength(6);

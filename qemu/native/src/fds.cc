@@ -1,4 +1,4 @@
-// File-descriptor syscalls: UNIX stream sockets with SCM_RIGHTS, eventfd, memfd, TAP, read/write.
+// File-descriptor syscalls: UNIX stream sockets with SCM_RIGHTS, eventfd, timerfd, memfd, TAP, read/write.
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
@@ -7,6 +7,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -288,6 +289,46 @@ static Napi::Value EventfdRead(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(v));
 }
 
+// timerfdCreate() -> fd | -errno: a CLOCK_MONOTONIC timerfd, non-blocking, close-on-exec.
+static Napi::Value TimerfdCreate(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+  if (fd < 0) return NegErrno(env, errno);
+  return Napi::Number::New(env, fd);
+}
+
+// timerfdSet(fd, ns, intervalNs) -> 0 | -errno: first expiry `ns` nanoseconds from now, then
+// every `intervalNs` (0: once); ns = 0 disarms.
+static Napi::Value TimerfdSet(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  uint64_t ns, interval;
+  if (!ArgFd(info, 0, "timerfdSet", &fd)) return env.Undefined();
+  if (!ArgUint(info, 1, "timerfdSet", "ns", kMaxSafe, &ns)) return env.Undefined();
+  if (!ArgUint(info, 2, "timerfdSet", "intervalNs", kMaxSafe, &interval)) return env.Undefined();
+  itimerspec its = {};
+  its.it_value.tv_sec = static_cast<time_t>(ns / 1000000000ull);
+  its.it_value.tv_nsec = static_cast<long>(ns % 1000000000ull);
+  its.it_interval.tv_sec = static_cast<time_t>(interval / 1000000000ull);
+  its.it_interval.tv_nsec = static_cast<long>(interval % 1000000000ull);
+  if (timerfd_settime(fd, 0, &its, nullptr) < 0) return NegErrno(env, errno);
+  return Napi::Number::New(env, 0);
+}
+
+// timerfdRead(fd) -> expirations (> 0) | -errno (-EAGAIN when it has not expired).
+static Napi::Value TimerfdRead(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fd;
+  if (!ArgFd(info, 0, "timerfdRead", &fd)) return env.Undefined();
+  uint64_t v = 0;
+  ssize_t n;
+  do n = read(fd, &v, sizeof(v));
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return NegErrno(env, errno);
+  if (n != sizeof(v)) return NegErrno(env, EIO);
+  return Napi::Number::New(env, static_cast<double>(v));
+}
+
 // memfdCreate(name, size) -> fd | -errno: an anonymous shared file of `size` bytes.
 static Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -355,6 +396,9 @@ void InitFds(Napi::Env env, Napi::Object exports) {
   exports.Set("eventfd", Napi::Function::New(env, Eventfd, "eventfd"));
   exports.Set("eventfdWrite", Napi::Function::New(env, EventfdWrite, "eventfdWrite"));
   exports.Set("eventfdRead", Napi::Function::New(env, EventfdRead, "eventfdRead"));
+  exports.Set("timerfdCreate", Napi::Function::New(env, TimerfdCreate, "timerfdCreate"));
+  exports.Set("timerfdSet", Napi::Function::New(env, TimerfdSet, "timerfdSet"));
+  exports.Set("timerfdRead", Napi::Function::New(env, TimerfdRead, "timerfdRead"));
   exports.Set("memfdCreate", Napi::Function::New(env, MemfdCreate, "memfdCreate"));
   exports.Set("fstatSize", Napi::Function::New(env, FstatSize, "fstatSize"));
   exports.Set("tapOpen", Napi::Function::New(env, TapOpen, "tapOpen"));

@@ -233,6 +233,27 @@ describe('native addon: eventfd, poll and the rest', () => {
     expect(sys.eventfdRead(e)).toBe(-Errno.EAGAIN);
   });
 
+  it('timerfd: a one-shot expiry wakes poll once, a periodic one keeps counting, 0 disarms', async () => {
+    const t = fd(sys.timerfdCreate());
+    expect(sys.timerfdRead(t)).toBe(-Errno.EAGAIN);
+    const ready = nextReady(t, 'r', POLL_READABLE);
+    const t0 = performance.now();
+    expect(sys.timerfdSet(t, 3_000_000)).toBe(0);
+    expect(await ready).toBe(POLL_READABLE);
+    expect(performance.now() - t0).toBeGreaterThanOrEqual(2.5);
+    expect(sys.timerfdRead(t)).toBe(1);
+    expect(sys.timerfdRead(t)).toBe(-Errno.EAGAIN);
+    expect(sys.timerfdSet(t, 1_000_000, 1_000_000)).toBe(0);
+    await new Promise((r) => setTimeout(r, 20));
+    expect(sys.timerfdRead(t)).toBeGreaterThanOrEqual(5);
+    expect(sys.timerfdSet(t, 0, 0)).toBe(0);
+    sys.timerfdRead(t);
+    await new Promise((r) => setTimeout(r, 5));
+    expect(sys.timerfdRead(t)).toBe(-Errno.EAGAIN);
+    expect(sys.timerfdSet(999_999, 1)).toBe(-Errno.EBADF);
+    expect(() => sys.timerfdSet(t, -1)).toThrow(RangeError);
+  });
+
   it('stop() silences a handle and start() resumes it', async () => {
     const e = fd(sys.eventfd(1));
     let calls = 0;

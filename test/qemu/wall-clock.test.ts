@@ -1,0 +1,78 @@
+// The server's device clock: events follow wall time plus a look-ahead, woken by a periodic tick while busy and a one-shot expiry when not.
+import { describe, it, expect } from 'vitest';
+import { WallClock, type WakeTimer } from '../../qemu/wall-clock.js';
+import { loadNative } from '../../qemu/native/index.js';
+import { nativeSessionIo } from '../../qemu/native-io.js';
+
+/** A wake timer the test fires by hand, recording how it was set. */
+function fakeTimer() {
+  const sets: [number, number][] = [];
+  let fire: () => void = () => {};
+  const factory = (onFire: () => void): WakeTimer => {
+    fire = onFire;
+    return { set: (ns, interval) => void sets.push([ns, interval]), close: () => {} };
+  };
+  return { sets, factory, fire: () => fire() };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe('WallClock', () => {
+  it('starts one periodic tick for events due soon, runs them on it, and stops it when the queue goes quiet', async () => {
+    const t = fakeTimer();
+    const c = new WallClock({ wakeTimer: t.factory, lookaheadNs: 50_000 });
+    const ran: number[] = [];
+    for (let i = 1; i <= 20; i++) c.schedule(i * 200_000, () => ran.push(i)); // every 0.2 ms for 4 ms
+    // One timerfd_settime for all of them: a 50 us tick, first expiry at most one tick out.
+    expect(t.sets.length).toBe(1);
+    expect(t.sets[0]![1]).toBe(50_000);
+    expect(t.sets[0]![0]).toBeLessThanOrEqual(50_000);
+    await sleep(5);
+    t.fire();
+    expect(ran.length).toBe(20); // all due by now: one wake ran them in order
+    expect(ran).toEqual([...ran].sort((a, b) => a - b));
+    for (let i = 0; i < 40; i++) t.fire(); // ticks with nothing due
+    expect(t.sets.at(-1)).toEqual([0, 0]);
+    expect(c.timerSets).toBe(2);
+    c.stop();
+  });
+
+  it('never runs an event before wall time minus the look-ahead, nor after its tick', async () => {
+    const t = fakeTimer();
+    const c = new WallClock({ wakeTimer: t.factory, lookaheadNs: 50_000 });
+    let at = -1;
+    c.schedule(3_000_000, () => (at = c.wallNs()));
+    t.fire();
+    expect(at).toBe(-1);
+    await sleep(4);
+    t.fire();
+    expect(at).toBeGreaterThanOrEqual(3_000_000 - 50_000);
+    c.stop();
+  });
+
+  it('uses a one-shot expiry for an event beyond the tick horizon', () => {
+    const t = fakeTimer();
+    const c = new WallClock({ wakeTimer: t.factory, lookaheadNs: 50_000 });
+    c.schedule(10_000_000, () => {});
+    expect(t.sets.length).toBe(1);
+    expect(t.sets[0]![1]).toBe(0);
+    expect(t.sets[0]![0]).toBeGreaterThan(9_000_000);
+    expect(t.sets[0]![0]).toBeLessThanOrEqual(10_000_000 - 50_000);
+    c.schedule(20_000_000, () => {}); // later than the set expiry: no new syscall
+    expect(t.sets.length).toBe(1);
+    c.stop();
+  });
+
+  it('with the real timerfd, a 2 ms event fires on time without spinning the loop', async () => {
+    const sys = loadNative();
+    if (!sys) throw new Error('nicsim native addon is not built: run `npm ci`');
+    const c = new WallClock({ wakeTimer: nativeSessionIo(sys).wakeTimer });
+    // Virtual time 0 is the clock's start: the event is due at wall 2 ms (it may run one look-ahead early).
+    const fired = new Promise<number>((r) => c.schedule(2_000_000, () => r(c.wallNs())));
+    const at = await fired;
+    expect(at).toBeGreaterThanOrEqual(2_000_000 - c.lookaheadNs);
+    expect(at).toBeLessThan(50_000_000);
+    expect(c.wakeups).toBeLessThan(200); // a spinning clock wakes thousands of times in 2 ms
+    c.stop();
+  });
+});
