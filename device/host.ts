@@ -3,6 +3,25 @@
 import type { GuestAddr } from './types.js';
 import type { TraceSink } from './trace.js';
 
+/**
+ * A TCP segmentation job a host can take over (generic segmentation offload): one packet with
+ * its headers once, set for the whole packet (IPv4 total length and checksum, or IPv6 payload
+ * length) and the TCP checksum field holding the pseudo-header sum with the whole TCP length.
+ * Segmenting it must give exactly the frames the device would send: MSS-sized payloads, IPv4
+ * IDs counting up, sequence numbers advancing, FIN/PSH on the last segment and CWR on the first.
+ */
+export interface GsoRequest {
+  ipv6: boolean;
+  /** Bytes of Ethernet, IP and TCP headers. */
+  hdrLen: number;
+  mss: number;
+  /** Offset of the TCP header, and of its checksum field within it. */
+  csumStart: number;
+  csumOffset: number;
+  /** Segments it makes. */
+  segments: number;
+}
+
 /** An event the host scheduled for the device; opaque to the device. */
 export interface EventHandle {
   readonly id: number;
@@ -30,6 +49,13 @@ export interface DeviceHost {
 
   /** Puts an Ethernet frame (no FCS) on the wire. The device must not reuse `frame` afterwards. */
   sendFrame(frame: Uint8Array): void;
+  /**
+   * Optional: whether the far side takes whole TSO packets now (a TAP with a virtio-net
+   * header and nothing watching single frames), and the send for them. The device still
+   * counts, paces and traces every segment as its own frame.
+   */
+  gsoReady?(): boolean;
+  sendGso?(packet: Uint8Array, gso: GsoRequest): void;
 
   /** Current time in integer nanoseconds (virtual in-process, wall-clock based under QEMU). */
   now(): number;

@@ -5,7 +5,7 @@ import { DmaMapTable, type Mapper } from './dma-map.js';
 import { IrqState, IRQ_COUNTS, type IrqIo } from './irqs.js';
 import { WallClock, type WakeTimerFactory } from './wall-clock.js';
 import { E1000eDevice, BAR_MMIO, BAR_FLASH, BAR_IO, BAR_MSIX } from '../device/e1000e/device.js';
-import type { DeviceHost, EventHandle } from '../device/host.js';
+import type { DeviceHost, EventHandle, GsoRequest } from '../device/host.js';
 import { NULL_TRACE, type TraceSink } from '../device/trace.js';
 import type { GuestAddr } from '../device/types.js';
 import type { TimingParams } from '../device/sim/timing.js';
@@ -107,6 +107,13 @@ export class VfioUserDevice implements DeviceHost, WireEndpoint {
   }
   sendFrame(frame: Uint8Array): void {
     this.port?.send(frame);
+  }
+  /** GSO when the port toward the backend takes it (a TAP with a vnet header, nothing capturing frames). */
+  gsoReady(): boolean {
+    return this.port?.sendGso !== undefined;
+  }
+  sendGso(packet: Uint8Array, gso: GsoRequest): void {
+    this.port?.sendGso?.(packet, gso);
   }
   now(): number {
     return this.clock.now();

@@ -21,7 +21,7 @@ export type WakeTimerFactory = (onFire: () => void) => WakeTimer | null;
  * once per window instead of spinning or re-arming a timer per event (timerfd_settime costs
  * about 10 us in a nested VM, as much as a frame's work).
  */
-export const DEFAULT_LOOKAHEAD_NS = 50_000;
+export const DEFAULT_LOOKAHEAD_NS = 200_000;
 /** Waits up to this long ride the periodic tick; longer ones get a one-shot timer. */
 const TICK_HORIZON_NS = 2_000_000;
 /** Ticks with nothing due before the tick stops (the queue has gone quiet). */

@@ -1,7 +1,7 @@
 // The in-process testbed: device models on a simulated PCI bus under kernel-glue, joined by wires, in virtual time.
 
 import { EventQueue } from '../device/sim/event-queue.js';
-import type { DeviceHost, EventHandle } from '../device/host.js';
+import type { DeviceHost, EventHandle, GsoRequest } from '../device/host.js';
 import { NULL_TRACE, type TraceSink } from '../device/trace.js';
 import type { GuestAddr } from '../device/types.js';
 import { E1000eDevice } from '../device/e1000e/device.js';
@@ -47,6 +47,13 @@ export class BusHost implements DeviceHost {
   sendFrame(frame: Uint8Array): void {
     if (this.port) this.port.send(frame);
     else this.unplugDrops++;
+  }
+  /** GSO where the wire takes it (a wire made with `gso`). */
+  gsoReady(): boolean {
+    return this.port?.sendGso !== undefined;
+  }
+  sendGso(packet: Uint8Array, gso: GsoRequest): void {
+    this.port?.sendGso?.(packet, gso);
   }
   now(): number {
     return this.queue.now();

@@ -1,6 +1,7 @@
 // 802.3x PAUSE toward a backend: the link partner of a served NIC honours the NIC's XOFF/XON by not reading its host side.
 
 import type { WirePort } from './wire.js';
+import type { GsoRequest } from '../device/host.js';
 
 /** The MAC Control ethertype and the PAUSE opcode (IEEE 802.3 Annex 31B). */
 const ETH_P_MAC_CONTROL = 0x8808;
@@ -53,6 +54,7 @@ export function honorPause(port: WirePort, reader: PausableReader, linkMbps = 10
     get stats() {
       return port.stats;
     },
+    ...(port.sendGso ? { sendGso: (p: Uint8Array, g: GsoRequest) => port.sendGso!(p, g) } : {}),
     send(frame: Uint8Array): void {
       const q = pauseQuanta(frame);
       if (q < 0) {

@@ -2,6 +2,13 @@
 import { Errno, errnoName, requireNative } from '../qemu/native/index.js';
 import type { NativeSys, PollHandle } from '../qemu/native/index.js';
 import type { WireEndpoint, WirePort } from './wire.js';
+import type { GsoRequest } from '../device/host.js';
+
+/** struct virtio_net_hdr (10 bytes, little-endian): what IFF_VNET_HDR puts before each frame. */
+const VNET_HDR_LEN = 10;
+const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
+const VIRTIO_NET_HDR_GSO_TCPV4 = 1;
+const VIRTIO_NET_HDR_GSO_TCPV6 = 4;
 
 /** Frame counters, NIC's point of view: tx = NIC to host, rx = host to NIC. */
 export interface TapStats {
@@ -27,13 +34,23 @@ export interface TapOptions {
   maxFrame?: number;
   /** Told about a readiness or read error that closed the backend. */
   onError?: (err: Error) => void;
+  /**
+   * Open with IFF_VNET_HDR so whole TSO packets go to the host kernel in one write, which
+   * segments them (default true; the kernel then still hands us only whole, MTU-sized,
+   * checksummed frames).
+   */
+  vnetHdr?: boolean;
 }
 
 /** A TAP interface as the far end of a NIC's cable. */
 export class TapBackend {
   /** Interface name the kernel assigned. */
   readonly name: string;
-  readonly stats: TapStats = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, drops: 0 };
+  readonly stats: TapStats & { gsoWrites: number; gsoSegments: number } = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, drops: 0, gsoWrites: 0, gsoSegments: 0 };
+  /** Frames carry a virtio_net_hdr. */
+  readonly vnetHdr: boolean;
+  /** Where a frame is put behind its header for a write (a copy, so one write per frame). */
+  private wbuf: Uint8Array;
   private fd: number;
   private pollHandle: PollHandle | null;
   private ep: WireEndpoint | null = null;
@@ -45,10 +62,13 @@ export class TapBackend {
     fd: number,
     name: string,
     private readonly opts: TapOptions,
+    vnetHdr: boolean,
   ) {
     this.fd = fd;
     this.name = name;
-    this.buf = new Uint8Array(opts.maxFrame ?? 65535);
+    this.vnetHdr = vnetHdr;
+    this.buf = new Uint8Array((opts.maxFrame ?? 65535) + (vnetHdr ? VNET_HDR_LEN : 0));
+    this.wbuf = new Uint8Array(vnetHdr ? 2048 : 0);
     this.budget = opts.readBudget ?? 256;
     try {
       this.pollHandle = sys.poll(fd, 'r', (status) => this.onReadable(status));
@@ -65,12 +85,12 @@ export class TapBackend {
    */
   static open(name: string, opts: TapOptions = {}): TapBackend {
     const sys = opts.sys ?? requireNative();
-    const r = sys.tapOpen(name);
+    const r = sys.tapOpen(name, opts.vnetHdr ?? true);
     if (typeof r === 'number') {
       const code = errnoName(r);
       throw Object.assign(new Error(`cannot open TAP ${JSON.stringify(name)}: ${code}`), { errno: r, code });
     }
-    return new TapBackend(sys, r.fd, r.name, opts);
+    return new TapBackend(sys, r.fd, r.name, opts, r.vnetHdr === true);
   }
 
   /** Frames are left in the host's TAP queue while paused (the NIC sent 802.3x XOFF). */
@@ -101,6 +121,13 @@ export class TapBackend {
       send(frame: Uint8Array): void {
         if (attached) self.send(frame);
       },
+      ...(this.vnetHdr
+        ? {
+            sendGso(packet: Uint8Array, gso: GsoRequest): void {
+              if (attached) self.sendGso(packet, gso);
+            },
+          }
+        : {}),
       detach(): void {
         if (!attached) return;
         attached = false;
@@ -118,15 +145,58 @@ export class TapBackend {
       this.stats.drops++;
       return false;
     }
-    const n = this.sys.write(this.fd, frame);
-    if (n !== frame.length) {
+    const out = this.vnetHdr ? this.withHeader(frame, null) : frame;
+    const n = this.sys.write(this.fd, out);
+    if (n !== out.length) {
       // -EAGAIN: the host's queue is full; a NIC drops rather than waits.
       this.stats.drops++;
       return false;
     }
     this.stats.txFrames++;
-    this.stats.txBytes += n;
+    this.stats.txBytes += frame.length;
     return true;
+  }
+
+  /**
+   * Writes a whole TSO packet with a virtio_net_hdr asking the host kernel to segment it
+   * (GSO, NEEDS_CSUM): one write for what would be `gso.segments` frames. Counted as the
+   * frames it makes, with their bytes.
+   */
+  sendGso(packet: Uint8Array, gso: GsoRequest): boolean {
+    if (!this.carrier || !this.vnetHdr) {
+      this.stats.drops += gso.segments;
+      return false;
+    }
+    const out = this.withHeader(packet, gso);
+    const n = this.sys.write(this.fd, out);
+    if (n !== out.length) {
+      this.stats.drops += gso.segments;
+      return false;
+    }
+    this.stats.gsoWrites++;
+    this.stats.gsoSegments += gso.segments;
+    this.stats.txFrames += gso.segments;
+    this.stats.txBytes += packet.length + (gso.segments - 1) * gso.hdrLen;
+    return true;
+  }
+
+  /** The frame behind a virtio_net_hdr: zeros for a plain frame, the GSO fields for a TSO packet. */
+  private withHeader(frame: Uint8Array, gso: GsoRequest | null): Uint8Array {
+    const len = VNET_HDR_LEN + frame.length;
+    if (this.wbuf.length < len) this.wbuf = new Uint8Array(Math.max(len, this.wbuf.length * 2));
+    const b = this.wbuf;
+    b.fill(0, 0, VNET_HDR_LEN);
+    if (gso) {
+      const v = new DataView(b.buffer, b.byteOffset, VNET_HDR_LEN);
+      v.setUint8(0, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+      v.setUint8(1, gso.ipv6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4);
+      v.setUint16(2, gso.hdrLen, true);
+      v.setUint16(4, gso.mss, true);
+      v.setUint16(6, gso.csumStart, true);
+      v.setUint16(8, gso.csumOffset, true);
+    }
+    b.set(frame, VNET_HDR_LEN);
+    return b.subarray(0, len);
   }
 
   /** Closes the TAP fd (a non-persistent interface disappears with it). Idempotent. */
@@ -158,9 +228,15 @@ export class TapBackend {
         this.stats.drops++;
         continue;
       }
-      const frame = this.buf.slice(0, n);
+      // With a vnet header the kernel puts one before each frame; without offloads it is all zeros.
+      const h = this.vnetHdr ? VNET_HDR_LEN : 0;
+      if (n <= h) {
+        this.stats.drops++;
+        continue;
+      }
+      const frame = this.buf.slice(h, n);
       this.stats.rxFrames++;
-      this.stats.rxBytes += n;
+      this.stats.rxBytes += n - h;
       ep.receiveFrame(frame);
     }
   }

@@ -1,5 +1,8 @@
 // Point-to-point Ethernet links between NIC ports: loopback and a pair joining two NICs.
 
+import type { GsoRequest } from '../device/host.js';
+import { segmentGso } from './gso.js';
+
 /** What a wire needs from time: schedule a callback after a delay (ns). */
 export interface WireScheduler {
   schedule(delayNs: number, cb: () => void, priority?: number): unknown;
@@ -14,6 +17,8 @@ export interface WireEndpoint {
 /** A NIC's handle on a wire: send frames, and unplug. */
 export interface WirePort {
   send(frame: Uint8Array): void;
+  /** Present where the far side segments TSO packets itself (a TAP with a virtio-net header). */
+  sendGso?(packet: Uint8Array, gso: GsoRequest): void;
   detach(): void;
   /** Frames this port sent and received, for tests and the counters view. */
   readonly stats: { txFrames: number; txBytes: number; rxFrames: number; rxBytes: number };
@@ -26,17 +31,28 @@ export interface WireOptions {
   scheduler?: WireScheduler;
   /** Observes every frame that crosses the wire (pcap capture, tests). */
   tap?: (frame: Uint8Array, fromSide: number) => void;
+  /**
+   * The ports take whole TSO packets (GSO) and segment them as a Linux host does for a TAP
+   * with a virtio-net header: in-process runs then exercise the path a served NIC takes.
+   */
+  gso?: boolean;
 }
 
 const WIRE_PRIORITY = 4;
 
 class Port implements WirePort {
   readonly stats = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0 };
+  sendGso?: (packet: Uint8Array, gso: GsoRequest) => void;
   constructor(
     readonly side: number,
     private readonly wire: LinkWire,
     public ep: WireEndpoint | null,
-  ) {}
+    gso: boolean,
+  ) {
+    if (gso) this.sendGso = (p, g) => {
+      for (const f of segmentGso(p, g)) this.send(f);
+    };
+  }
   send(frame: Uint8Array): void {
     this.stats.txFrames++;
     this.stats.txBytes += frame.length;
@@ -73,7 +89,7 @@ export class LinkWire {
   attach(side: 0 | 1, ep: WireEndpoint): WirePort {
     if (this.loopback && side !== 0) throw new Error('a loopback wire has one side');
     if (this.ports[side]) throw new Error(`wire side ${side} is already attached`);
-    const p = new Port(side, this, ep);
+    const p = new Port(side, this, ep, this.opts.gso === true);
     this.ports[side] = p;
     this.updateCarrier();
     return p;

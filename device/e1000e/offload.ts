@@ -119,6 +119,31 @@ export function tsoSegment(
   return 'ok';
 }
 
+/**
+ * A TSO packet made ready for a host that segments it (GSO, virtio-net's NEEDS_CSUM): a copy
+ * with the IPv4 total length and header checksum (or the IPv6 payload length) for the whole
+ * packet, and the TCP checksum field holding the folded pseudo-header sum over the whole TCP
+ * length (not complemented), which segmentation adjusts per segment.
+ */
+export function gsoPacket(pkt: Uint8Array, ctx: TxContext): Uint8Array {
+  const f = pkt.slice();
+  const len = f.length;
+  const l4len = len - ctx.tucss;
+  let pseudo: number;
+  if (ctx.ipv4) {
+    put16(f, ctx.ipcss + 2, len - ctx.ipcss);
+    put16(f, ctx.ipcss + 10, 0);
+    const ihl = (f[ctx.ipcss]! & 0xf) * 4;
+    put16(f, ctx.ipcss + 10, ~foldSum(onesSum(f, ctx.ipcss, ctx.ipcss + ihl)) & 0xffff);
+    pseudo = onesSum(f, ctx.ipcss + 12, ctx.ipcss + 20) + 6 + l4len;
+  } else {
+    put16(f, ctx.ipcss + 4, len - ctx.ipcss - 40);
+    pseudo = onesSum(f, ctx.ipcss + 8, ctx.ipcss + 40) + 6 + l4len;
+  }
+  put16(f, ctx.tucso, foldSum(pseudo));
+  return f;
+}
+
 /** Inserts an 802.1Q tag after the two MAC addresses. */
 export function insertVlanTag(frame: Uint8Array, tpid: number, tci: number): Uint8Array {
   const out = new Uint8Array(frame.length + 4);

@@ -64,7 +64,13 @@ export class Stats {
 
   /** A frame left the MAC (length without FCS). */
   txFrame(frame: Uint8Array): void {
-    const len = frame.length + 4;
+    this.txFrameLen(frame, frame.length);
+  }
+
+  /** A frame of `length` bytes (no FCS) whose first bytes are `head` left the MAC (a GSO segment). */
+  txFrameLen(head: Uint8Array, length: number): void {
+    const frame = head;
+    const len = length + 4;
     this.totals.txPackets++;
     this.totals.txOctets += len;
     this.inc(W(REG.GPTC));

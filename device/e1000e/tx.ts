@@ -7,7 +7,8 @@ import {
 } from './defs.js';
 import { guestAddr, addrAdd, type GuestAddr } from '../types.js';
 import type { EventHandle } from '../host.js';
-import { emptyContext, insertChecksum, insertIpChecksum, insertVlanTag, tsoSegment, type TxContext } from './offload.js';
+import { emptyContext, insertChecksum, insertIpChecksum, insertVlanTag, tsoSegment, gsoPacket, type TxContext } from './offload.js';
+import type { GsoRequest } from '../host.js';
 import { wireTimeNs } from '../sim/timing.js';
 import type { E1000eDevice } from './device.js';
 
@@ -44,6 +45,26 @@ export interface TxDiag {
   linkDownDrops: number;
 }
 
+/**
+ * A TSO packet handed to a host that segments it (GSO): counted, paced and traced as the
+ * segments it makes. Kept as the driver gave it, so it can still be segmented here if the host
+ * can no longer take it when its turn on the wire comes.
+ */
+interface GsoItem {
+  packet: Uint8Array;
+  ctx: TxContext;
+  ixsm: boolean;
+  txsm: boolean;
+  gso: GsoRequest;
+  /** Frame bytes of all its segments (no FCS). */
+  bytes: number;
+}
+type TxItem = Uint8Array | GsoItem;
+
+function itemBytes(i: TxItem): number {
+  return i instanceof Uint8Array ? i.length : i.bytes;
+}
+
 /** Transmit queue 0 of an 82574L. */
 export class TxEngine {
   readonly diag: TxDiag = {
@@ -69,7 +90,7 @@ export class TxEngine {
   private halted = false;
   private kickEvent: EventHandle | null = null;
   /** Frames fetched and waiting for the link, with their byte total and when their data arrived. */
-  private fifo: Uint8Array[] = [];
+  private fifo: TxItem[] = [];
   private fifoReady: number[] = [];
   private fifoHead = 0;
   private fifoBytes = 0;
@@ -305,6 +326,12 @@ export class TxEngine {
     this.resetPacket();
     if (bad) return;
     if (tse) {
+      const gso = this.gsoFor(len, ixsm, txsm, vlan);
+      if (gso) {
+        this.dev.stats.tsoContext();
+        this.queue({ packet: this.pkt.slice(0, len), ctx: { ...this.ctx }, ixsm, txsm, gso, bytes: len + (gso.segments - 1) * gso.hdrLen });
+        return;
+      }
       const res = tsoSegment(this.pkt, len, this.ctx, ixsm, txsm, (f) => this.emit(f, vlan));
       if (res !== 'ok') {
         this.diag.badContext++;
@@ -336,14 +363,45 @@ export class TxEngine {
       p.set(frame);
       frame = p;
     }
+    this.queue(frame);
+  }
+
+  /** Into the TX FIFO, or straight out when the link is unpaced, not paused and nothing waits. */
+  private queue(item: TxItem): void {
     if (!this.dev.timing.paceLink && !this.dev.fc.txPaused() && this.fifoHead === this.fifo.length) {
-      this.transmit(frame);
+      this.transmit(item);
       return;
     }
-    this.fifo.push(frame);
+    this.fifo.push(item);
     this.fifoReady.push(this.dev.host.now() + this.dev.timing.dmaReadNs);
-    this.fifoBytes += frame.length;
+    this.fifoBytes += itemBytes(item);
     if (!this.drainEvent) this.scheduleDrain();
+  }
+
+  /**
+   * Whether this TSO packet can go to the host whole (GSO): the host takes it now, it is the
+   * ordinary TCP/IPv4 or TCP/IPv6 TSO Linux sends (untagged Ethernet, checksums offloaded, the
+   * context's header length exactly the headers' length, the TCP checksum field where TCP has
+   * it), no VLAN tag to insert and no loopback. Anything else is segmented here.
+   */
+  private gsoFor(len: number, ixsm: boolean, txsm: boolean, vlan: number): GsoRequest | null {
+    const host = this.dev.host;
+    if (!host.gsoReady?.() || this.dev.loopback()) return null;
+    if (vlan >= 0 && this.dev.mac[CTRL]! & CTRL_VME) return null;
+    const c = this.ctx;
+    const p = this.pkt;
+    if (!c.tcp || !txsm || (c.ipv4 && !ixsm) || c.mss === 0 || c.ipcss !== 14) return null;
+    const hdr = c.hdrlen;
+    if (hdr >= len || c.tucso !== c.tucss + 16 || c.tucss + 20 > hdr) return null;
+    const et = (p[12]! << 8) | p[13]!;
+    if (c.ipv4 ? et !== 0x0800 || p[14]! >>> 4 !== 4 || c.tucss !== 14 + (p[14]! & 0xf) * 4 || p[23] !== 6
+      : et !== 0x86dd || p[14]! >>> 4 !== 6 || c.tucss !== 54 || p[20] !== 6) return null;
+    if (hdr !== c.tucss + (p[c.tucss + 12]! >>> 4) * 4) return null;
+    // The whole packet's IP and TCP lengths must fit their 16-bit fields for the host to take it.
+    if (len - c.ipcss > 0xffff || len - c.tucss > 0xffff) return null;
+    const segments = Math.ceil((len - hdr) / c.mss);
+    if (segments < 2) return null;
+    return { ipv6: !c.ipv4, hdrLen: hdr, mss: c.mss, csumStart: c.tucss, csumOffset: 16, segments };
   }
 
   private scheduleDrain(): void {
@@ -357,12 +415,12 @@ export class TxEngine {
       return;
     }
     this.pauseWait = false;
-    const frame = this.fifo[this.fifoHead]!;
+    const item = this.fifo[this.fifoHead]!;
     // Back-to-back frames follow the exact (fractional) end of the previous one: events fire at
     // whole nanoseconds, and starting from `now` would round every frame up. An idle link starts now.
     let start = Math.max(this.linkFreeAt, this.fifoReady[this.fifoHead]!);
     if (now >= start + 1) start = now;
-    this.linkFreeAt = start + (this.dev.timing.paceLink ? wireTimeNs(this.dev.timing, frame.length + 4) : 0);
+    this.linkFreeAt = start + (this.dev.timing.paceLink ? this.wireNs(item) : 0);
     this.drainEvent = host.schedule(Math.ceil(this.linkFreeAt) - now, this.drainCb, 5);
   }
 
@@ -387,14 +445,14 @@ export class TxEngine {
       return;
     }
     const frame = this.fifo[this.fifoHead]!;
-    this.fifo[this.fifoHead++] = undefined as unknown as Uint8Array;
+    this.fifo[this.fifoHead++] = undefined as unknown as TxItem;
     if (this.fifoHead > 1024 && this.fifoHead * 2 > this.fifo.length) {
       this.fifo = this.fifo.slice(this.fifoHead);
       this.fifoReady = this.fifoReady.slice(this.fifoHead);
       this.fifoHead = 0;
     }
     const wasFull = this.fifoBytes >= this.fifoCapacity();
-    this.fifoBytes -= frame.length;
+    this.fifoBytes -= itemBytes(frame);
     this.transmit(frame);
     if (this.fifoHead < this.fifo.length) this.scheduleDrain();
     else {
@@ -405,7 +463,21 @@ export class TxEngine {
     if (wasFull) this.kick();
   }
 
-  private transmit(frame: Uint8Array): void {
+  /** Wire time of a FIFO item: a frame, or every segment of a GSO packet with its own preamble and gap. */
+  private wireNs(item: TxItem): number {
+    const t = this.dev.timing;
+    if (item instanceof Uint8Array) return wireTimeNs(t, item.length + 4);
+    const { hdrLen, mss, segments } = item.gso;
+    const last = item.packet.length - hdrLen - (segments - 1) * mss;
+    return (segments - 1) * wireTimeNs(t, hdrLen + mss + 4) + wireTimeNs(t, hdrLen + last + 4);
+  }
+
+  private transmit(item: TxItem): void {
+    if (!(item instanceof Uint8Array)) {
+      this.transmitGso(item);
+      return;
+    }
+    const frame = item;
     if (!this.dev.linkUp()) {
       this.diag.linkDownDrops++;
       this.trace('e1000e_tx_link_down_drop', { length: frame.length });
@@ -416,5 +488,24 @@ export class TxEngine {
     if (t.enabled('e1000e_tx_frame')) t.emit('e1000e_tx_frame', { dev: this.dev.name, length: frame.length });
     if (this.dev.loopback()) this.dev.loopFrame(frame);
     else this.dev.host.sendFrame(frame);
+  }
+
+  /** A GSO packet's turn on the wire: its segments counted and traced, then one send to the host. */
+  private transmitGso(item: GsoItem): void {
+    const host = this.dev.host;
+    if (!host.gsoReady?.() || this.dev.loopback() || !this.dev.linkUp()) {
+      // The host cannot take it whole any more (a capture started, loopback): segment it here.
+      tsoSegment(item.packet, item.packet.length, item.ctx, item.ixsm, item.txsm, (f) => this.transmit(f));
+      return;
+    }
+    const { hdrLen, mss, segments } = item.gso;
+    const t = host.trace;
+    const tracing = t.enabled('e1000e_tx_frame');
+    for (let i = 0; i < segments; i++) {
+      const len = hdrLen + Math.min(mss, item.packet.length - hdrLen - i * mss);
+      this.dev.stats.txFrameLen(item.packet, len);
+      if (tracing) t.emit('e1000e_tx_frame', { dev: this.dev.name, length: len, gso: i === 0 ? segments : undefined });
+    }
+    host.sendGso!(gsoPacket(item.packet, item.ctx), item.gso);
   }
 }

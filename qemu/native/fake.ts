@@ -589,7 +589,8 @@ export class FakeSys implements NativeSys {
     return h;
   }
 
-  tapOpen(name: string): TapInfo | number {
+  /** The fake's TAPs carry bare frames: a vnet header is not offered (vnetHdr false), so no GSO. */
+  tapOpen(name: string, _vnetHdr = false): TapInfo | number {
     const f = this.fail('tapOpen');
     if (f) return f;
     if (typeof name !== 'string') throw new TypeError('tapOpen: expected a string');
@@ -604,7 +605,7 @@ export class FakeSys implements NativeSys {
     }
     const file = new TapFile(dev);
     dev.file = file;
-    return { fd: this.install(file), name: n };
+    return { fd: this.install(file), name: n, vnetHdr: false };
   }
 
   // ---- internals ----

@@ -67,6 +67,8 @@ export interface TapInfo {
   fd: number;
   /** The interface name the kernel used (it picks tapN when asked for ''). */
   name: string;
+  /** Frames carry a virtio_net_hdr (IFF_VNET_HDR): GSO writes are possible. */
+  vnetHdr?: boolean;
 }
 
 /**
@@ -133,8 +135,11 @@ export interface NativeSys {
    * the fd cannot be watched: that is a bug, we only poll fds we opened.
    */
   poll(fd: number, events: PollEvents, cb: PollCallback): PollHandle;
-  /** Opens /dev/net/tun as TAP name (IFF_TAP | IFF_NO_PI, non-blocking) -> info | -errno. */
-  tapOpen(name: string): TapInfo | number;
+  /**
+   * Opens /dev/net/tun as TAP name (IFF_TAP | IFF_NO_PI, non-blocking; with `vnetHdr` also
+   * IFF_VNET_HDR: a 10-byte virtio_net_hdr before each frame both ways) -> info | -errno.
+   */
+  tapOpen(name: string, vnetHdr?: boolean): TapInfo | number;
   /** The system page size (mmap offsets must be multiples of it). */
   readonly pageSize: number;
 }
@@ -205,7 +210,7 @@ interface RawAddon {
   timerfdRead(fd: number): number;
   memfdCreate(name: string, size: number): number;
   fstatSize(fd: number): number;
-  tapOpen(name: string): TapInfo | number;
+  tapOpen(name: string, vnetHdr: boolean): TapInfo | number;
   poll(fd: number, events: number, cb: PollCallback): RawPollHandle;
   constants: { pageSize: number; UV_READABLE: number; UV_WRITABLE: number; UV_DISCONNECT: number };
 }
@@ -319,8 +324,8 @@ class AddonSys implements NativeSys {
     this.polls.add(h);
     return h;
   }
-  tapOpen(name: string): TapInfo | number {
-    return this.raw.tapOpen(name);
+  tapOpen(name: string, vnetHdr = false): TapInfo | number {
+    return this.raw.tapOpen(name, vnetHdr);
   }
 }
 

@@ -23,14 +23,14 @@ export interface PairRig {
   onWire: { side: number; frame: Uint8Array }[];
 }
 
-export function makePair(opts: { params?: Partial<E1000eParams>; timing?: Partial<TimingParams>; trace?: TraceSink; open?: boolean; tapWire?: boolean } = {}): PairRig {
+export function makePair(opts: { params?: Partial<E1000eParams>; timing?: Partial<TimingParams>; trace?: TraceSink; open?: boolean; tapWire?: boolean; gso?: boolean } = {}): PairRig {
   const tb = new Testbed(opts.trace);
   const a = tb.addMachine({ name: 'A' });
   const b = tb.addMachine({ name: 'B' });
   const na = a.addNic({ mac: MAC_A, name: 'A.nic0', timing: opts.timing });
   const nb = b.addNic({ mac: MAC_B, name: 'B.nic0', timing: opts.timing });
   const onWire: PairRig['onWire'] = [];
-  const wire = createPair(opts.tapWire ? { tap: (frame, side) => onWire.push({ side, frame: frame.slice() }) } : {});
+  const wire = createPair({ ...(opts.tapWire ? { tap: (frame, side) => onWire.push({ side, frame: frame.slice() }) } : {}), gso: opts.gso });
   na.plug(wire, 0);
   nb.plug(wire, 1);
   a.loadDriver(opts.params);

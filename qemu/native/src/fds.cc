@@ -362,12 +362,15 @@ static Napi::Value TapOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string name;
   if (!ArgString(info, 0, "tapOpen", &name)) return env.Undefined();
+  bool vnet = info.Length() > 1 && info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
   if (name.size() >= IFNAMSIZ) return NegErrno(env, EINVAL);
   int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) return NegErrno(env, errno);
   ifreq ifr;
   std::memset(&ifr, 0, sizeof(ifr));
-  ifr.ifr_flags = IFF_TAP | IFF_NO_PI;
+  // With IFF_VNET_HDR every frame carries a 10-byte virtio_net_hdr each way. No TUNSETOFFLOAD:
+  // the kernel then hands us only whole, checksummed, MTU-sized frames, as an 82574L receives.
+  ifr.ifr_flags = IFF_TAP | IFF_NO_PI | (vnet ? IFF_VNET_HDR : 0);
   std::memcpy(ifr.ifr_name, name.data(), name.size());
   if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
     int err = errno;
@@ -379,6 +382,7 @@ static Napi::Value TapOpen(const Napi::CallbackInfo& info) {
   Napi::Object r = Napi::Object::New(env);
   r.Set("fd", Napi::Number::New(env, fd));
   r.Set("name", Napi::String::New(env, got));
+  r.Set("vnetHdr", Napi::Boolean::New(env, vnet));
   return r;
 }
 
