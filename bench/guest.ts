@@ -21,7 +21,7 @@
  *   (falling back to the tx_packets delta).
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import type { TimingParams } from '../device/sim/timing.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,6 +29,7 @@ import { ServedNic } from '../qemu/boot.js';
 import { startGuest, type GuestRun } from '../qemu/guest-run.js';
 import { setup, type GuestImage, type NicSpec, type QemuInstall } from '../qemu/guest/provision.js';
 import { hostToolArgv } from '../qemu/host-tools.js';
+import { ownCpuUs, ownWakeups, procCpuUs } from '../qemu/proc-stats.js';
 
 export type GuestBenchKind = 'model' | 'qemu-e1000e' | 'virtio-net';
 
@@ -279,19 +280,6 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-/** Clock ticks per second of /proc/<pid>/stat times. */
-let clkTck = 0;
-function ticksPerSecond(): number {
-  if (!clkTck) {
-    try {
-      clkTck = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-    } catch {
-      clkTck = 100;
-    }
-  }
-  return clkTck;
-}
-
 interface CostSample {
   wallNs: number;
   serverCpuUs: number;
@@ -300,30 +288,11 @@ interface CostSample {
   frames: number;
 }
 
-/** CPU of a process from /proc/<pid>/stat (utime + stime), in microseconds; NaN when gone. */
-function procCpuUs(pid: number | undefined): number {
-  if (!pid) return NaN;
-  try {
-    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1e6) / ticksPerSecond();
-  } catch {
-    return NaN;
-  }
-}
-
-/** Voluntary context switches of this process's main (event-loop) thread: each is a sleep and a wake-up. */
-function ownWakeups(): number {
-  const m = /voluntary_ctxt_switches:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'));
-  return m ? Number(m[1]) : NaN;
-}
-
 function costSample(qemuPid: number | undefined, served: ServedNic | null): CostSample {
-  const u = process.cpuUsage();
   const t = served?.dev.device.stats.totals;
   return {
     wallNs: Number(process.hrtime.bigint()),
-    serverCpuUs: u.user + u.system,
+    serverCpuUs: ownCpuUs(),
     qemuCpuUs: procCpuUs(qemuPid),
     wakeups: ownWakeups(),
     frames: t ? t.rxPackets + t.txPackets : NaN,

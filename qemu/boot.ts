@@ -10,6 +10,7 @@ import { VfioUserDevice } from './session.js';
 import { VfioUserServer } from './server.js';
 import { makeBackend, openBackend, switchBackend, defaultBackendSpec, DEFAULT_GUEST_IP, type Backend } from './backends.js';
 import { WallClock } from './wall-clock.js';
+import { ownCpuUs, ownWakeups } from './proc-stats.js';
 import { EthernetSwitch } from '../wire/switch.js';
 import { PcapCapture } from '../wire/pcap.js';
 import { passtAvailable } from './passt.js';
@@ -351,6 +352,8 @@ export function startCountersView(nics: ServedNic[], periodSec: number, log: (l:
   let prev = nics.map((n) => n.counters());
   let prevSw = sw ? { ...sw.stats } : null;
   let t = performance.now();
+  let prevCpu = ownCpuUs();
+  let prevWake = ownWakeups();
   const timer = setInterval(() => {
     const now = performance.now();
     const dt = (now - t) / 1000;
@@ -374,6 +377,20 @@ export function startCountersView(nics: ServedNic[], periodSec: number, log: (l:
         `counters ${n.name}: link ${b.link ? 'up' : 'down'} | rx ${fields.rxPps} pps ${fields.rxMbps} Mb/s | tx ${fields.txPps} pps ${fields.txMbps} Mb/s | ` +
         `irq/s msix ${fields.irqPerSec.join('/')} msi ${fields.msiPerSec} intx ${fields.intxPerSec} | missed ${fields.rxMissed} no-buf ${fields.rxNoBuffers} | vfio-user ${fields.msgPerSec} msg/s | total rx ${b.rxPackets} tx ${b.txPackets}`);
     });
+    // The server itself: CPU, CPU per frame moved (all NICs, both ways), and how often its loop woke.
+    const cpu = ownCpuUs();
+    const wake = ownWakeups();
+    const frames = cur.reduce((s, c, i) => s + c.rxPackets + c.txPackets - prev[i]!.rxPackets - prev[i]!.txPackets, 0);
+    const srv = {
+      cpuPct: +((100 * (cpu - prevCpu)) / 1e6 / dt).toFixed(1),
+      usPerFrame: frames > 0 ? +((cpu - prevCpu) / frames).toFixed(2) : null,
+      wakeupsPerSec: Math.round((wake - prevWake) / dt),
+      framesPerSec: Math.round(frames / dt),
+    };
+    prevCpu = cpu;
+    prevWake = wake;
+    log(json ? logLine(true, 'counters', 'server', '', srv) :
+      `counters server: CPU ${srv.cpuPct}% | ${srv.usPerFrame ?? '-'} us/frame over ${srv.framesPerSec} frames/s | wake-ups ${srv.wakeupsPerSec}/s`);
     prev = cur;
     if (sw && prevSw) {
       // The switch: frames per second forwarded to one port and flooded to all, per port totals.

@@ -65,7 +65,13 @@ describe('nicsim serve', () => {
     expect(recs.some((r) => r['type'] === 'log' && /built-in switch, 2 NIC\(s\), 2 us port to port/.test(String(r['msg'])))).toBe(true);
     expect(recs.some((r) => r['type'] === 'log' && r['nic'] === 'b' && /52:54:00:aa:bb:02/.test(String(r['msg'])))).toBe(true);
     const counters = recs.filter((r) => r['type'] === 'counters');
-    expect(new Set(counters.map((r) => r['nic']))).toEqual(new Set(['a', 'b', 'switch']));
+    expect(new Set(counters.map((r) => r['nic']))).toEqual(new Set(['a', 'b', 'switch', 'server']));
+    // The server's own cost: CPU %, per frame when frames moved, and its loop's wake-ups (an idle server barely wakes).
+    const srv = counters.find((r) => r['nic'] === 'server')!;
+    expect(typeof srv['cpuPct']).toBe('number');
+    expect(srv['cpuPct'] as number).toBeLessThan(50);
+    expect(srv['usPerFrame']).toBeNull();
+    expect(srv['wakeupsPerSec'] as number).toBeGreaterThanOrEqual(0);
     expect(counters.find((r) => r['nic'] === 'switch')).toMatchObject({ forwardedPerSec: 0, ports: [{ name: 'a' }, { name: 'b' }] });
     expect(counters.find((r) => r['nic'] === 'a')).toMatchObject({ rxPps: 0, txPps: 0, rxMissed: 0 });
     expect(recs.some((r) => r['type'] === 'report' && /^switch: /.test(String(r['msg'])))).toBe(true);
