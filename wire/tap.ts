@@ -85,7 +85,9 @@ export class TapBackend {
    */
   static open(name: string, opts: TapOptions = {}): TapBackend {
     const sys = opts.sys ?? requireNative();
-    const r = sys.tapOpen(name, opts.vnetHdr ?? true);
+    let r = sys.tapOpen(name, opts.vnetHdr ?? true);
+    // A kernel or an existing TAP that refuses the vnet header still works without GSO.
+    if (r === -Errno.EINVAL && (opts.vnetHdr ?? true)) r = sys.tapOpen(name, false);
     if (typeof r === 'number') {
       const code = errnoName(r);
       throw Object.assign(new Error(`cannot open TAP ${JSON.stringify(name)}: ${code}`), { errno: r, code });
