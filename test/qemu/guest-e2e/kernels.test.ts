@@ -16,8 +16,8 @@ const MTU = 9000;
 /** ping payload sizes from the default to the largest unfragmented one at MTU 9000 (8972 + 28 = 9000). */
 const SWEEP = [56, 100, 576, 1000, 1400, 1472, 1473, 1500, 2000, 3000, 4000, 4052, 4053, 5000, 6000, 7000, 8000, 8124, 8125, 8900, 8972];
 
-/** Kernels: bookworm's default 6.1, trixie's 6.12, and the newest linux-image-amd64 in trixie-backports (7.x). */
-const KERNELS = [DEFAULT_KERNEL_PACKAGE, 'linux-image-6.12.118+deb13-amd64', 'linux-image-amd64/trixie-backports'];
+/** Kernels: bookworm's default 6.1, trixie's 6.12 and trixie-backports' 7.x, each the newest its suite has (NAME/SUITE). */
+const KERNELS = [DEFAULT_KERNEL_PACKAGE, 'linux-image-amd64/trixie', 'linux-image-amd64/trixie-backports'];
 
 /** Kernel lines that mean something went wrong in the guest. */
 const KERNEL_TROUBLE = /(WARNING:|BUG:|Oops|Kernel panic|Call Trace|general protection|skb_over_panic|Unable to handle|RIP: )/;
