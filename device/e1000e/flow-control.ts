@@ -65,7 +65,7 @@ export class FlowControl {
 
   /** The link partner's PAUSE holds the transmitter now. */
   txPaused(): boolean {
-    return this.pausedUntil > this.dev.host.now();
+    return this.pausedUntil !== 0 && this.pausedUntil > this.dev.host.now();
   }
 
   /**

@@ -93,6 +93,9 @@ export class RxEngine {
   private desc = new Uint8Array(RX_PS_DESC_SIZE);
   private descView = new DataView(this.desc.buffer);
   private wb = new Uint8Array(RX_PS_DESC_SIZE);
+  // Views for the 16-byte formats, made once: the per-frame path allocates no views for them.
+  private readonly desc16 = this.desc.subarray(0, RX_DESC_SIZE);
+  private readonly wb16 = this.wb.subarray(0, RX_DESC_SIZE);
   private wbView = new DataView(this.wb.buffer);
 
   /** Whether e1000e_rx_desc is on (decided once: the trace sink's patterns are fixed). */
@@ -362,8 +365,12 @@ export class RxEngine {
   /** Buffer sizes of one descriptor: RCTL.BSIZE/BSEX, or PSRCTL's four in packet-split mode. */
   private bufferSizes(rctl: number, split: boolean): void {
     const s = this.sizes;
+    // Recomputed only when RCTL or PSRCTL changed: this runs for every frame.
+    const ps = split ? this.dev.mac[PSRCTL]! : 0;
+    if (rctl === this.sizesRctl && ps === this.sizesPsrctl) return;
+    this.sizesRctl = rctl;
+    this.sizesPsrctl = ps;
     if (split) {
-      const ps = this.dev.mac[PSRCTL]!;
       s[0] = (ps & PSRCTL_BSIZE0_MASK) * 128;
       s[1] = ((ps & PSRCTL_BSIZE1_MASK) >>> PSRCTL_BSIZE1_SHIFT) * 1024;
       s[2] = ((ps & PSRCTL_BSIZE2_MASK) >>> PSRCTL_BSIZE2_SHIFT) * 1024;
@@ -375,6 +382,8 @@ export class RxEngine {
     }
   }
   private readonly sizes = new Int32Array(4);
+  private sizesRctl = -1;
+  private sizesPsrctl = -1;
   private readonly rss: RssResult = { hash: 0, type: 0, queue: 0 };
   private readonly lengths = new Int32Array(4);
   private readonly addrs: GuestAddr[] = [0 as GuestAddr, 0 as GuestAddr, 0 as GuestAddr, 0 as GuestAddr];
@@ -511,8 +520,8 @@ export class RxEngine {
     const ipId = this.csIpId;
     const pktCsum = this.csPkt;
     const base = guestAddr(m[RDBAL]! & ~0xf, m[RDBAH]!);
-    const descLen = step * RX_DESC_SIZE;
-    const desc = this.desc.subarray(0, descLen);
+    const desc = split ? this.desc : this.desc16;
+    const wbuf = split ? this.wb : this.wb16;
     const lengths = this.lengths;
     const addrs = this.addrs;
     const dv = this.descView;
@@ -526,8 +535,8 @@ export class RxEngine {
         this.trace('e1000e_rx_dma_fault', { what: 'descriptor', addr: da, index: h });
         return true; // the frame is lost; the ring is unusable until reprogrammed
       }
-      lengths.fill(0);
       if (split) {
+        lengths.fill(0);
         for (let b = 0; b < 4; b++) addrs[b] = guestAddr(dv.getUint32(b * 8, true), dv.getUint32(b * 8 + 4, true));
         let b = 0;
         if (splitting) {
@@ -547,7 +556,7 @@ export class RxEngine {
       } else {
         addrs[0] = guestAddr(dv.getUint32(0, true), dv.getUint32(4, true));
         const chunk = Math.min(sizes[0]!, len - off);
-        lengths[0] = this.putBuffer(addrs[0], sizes[0]!, data.subarray(off, off + chunk));
+        lengths[0] = this.putBuffer(addrs[0], sizes[0]!, chunk === len ? data : data.subarray(off, off + chunk));
         off += chunk;
       }
       const eop = i === need - 1;
@@ -584,7 +593,7 @@ export class RxEngine {
           status: `0x${st.toString(16)}`, eop,
         });
       }
-      if (!this.dev.dmaWrite(da, this.wb.subarray(0, descLen))) {
+      if (!this.dev.dmaWrite(da, wbuf)) {
         this.diag.ringFetchFaults++;
         this.halted = true;
         this.trace('e1000e_rx_dma_fault', { what: 'writeback', addr: da, index: h });
