@@ -810,12 +810,7 @@ function cleanRxIrqPs(a: E1000Adapter, budget: number): number {
     }
     staterr = v.getUint32(i * SZ + 8, true);
   }
-  r.nextToClean = i;
-  const unused = r.unused();
-  if (unused) allocRxBuffers(a, unused);
-  a.totalRxBytes += totalBytes;
-  a.totalRxPackets += totalPackets;
-  return workDone;
+  return finishRxClean(a, i, workDone, totalBytes, totalPackets);
 }
 
 /** e1000_clean_rx_irq with extended descriptors: at most `budget` frames. */
@@ -880,11 +875,17 @@ function cleanRxIrqExt(a: E1000Adapter, budget: number): number {
     }
     staterr = v.getUint32(i * 16 + 8, true);
   }
-  r.nextToClean = i;
+  return finishRxClean(a, i, workDone, totalBytes, totalPackets);
+}
+
+/** The end of either clean_rx: where to go on, buffers back to the device, totals for ITR. */
+function finishRxClean(a: E1000Adapter, nextToClean: number, workDone: number, bytes: number, packets: number): number {
+  const r = a.rxRing;
+  r.nextToClean = nextToClean;
   const unused = r.unused();
   if (unused) allocRxBuffers(a, unused);
-  a.totalRxBytes += totalBytes;
-  a.totalRxPackets += totalPackets;
+  a.totalRxBytes += bytes;
+  a.totalRxPackets += packets;
   return workDone;
 }
 

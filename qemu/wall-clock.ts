@@ -115,13 +115,7 @@ export class WallClock {
     const wait = next - this.lookaheadNs - this.wallNs();
     if (wait <= 0) {
       // Due already (scheduled between two syncs): run it once I/O has had its turn.
-      if (!this.immediate) {
-        this.immediate = setImmediate(() => {
-          this.immediate = null;
-          this.wakeups++;
-          this.sync();
-        });
-      }
+      this.runSoon();
       return;
     }
     if (this.wake) {
@@ -135,13 +129,7 @@ export class WallClock {
     }
     if (wait <= 1_000_000) {
       // Sub-millisecond without a timerfd: Node's timers are too coarse, so yield once to I/O and check again.
-      if (!this.immediate) {
-        this.immediate = setImmediate(() => {
-          this.immediate = null;
-          this.wakeups++;
-          this.sync();
-        });
-      }
+      this.runSoon();
       return;
     }
     if (this.timer) clearTimeout(this.timer);
@@ -150,6 +138,16 @@ export class WallClock {
       this.wakeups++;
       this.sync();
     }, Math.floor(wait / 1e6));
+  }
+
+  /** Once I/O has had its turn: a sync on the next loop iteration. */
+  private runSoon(): void {
+    if (this.immediate) return;
+    this.immediate = setImmediate(() => {
+      this.immediate = null;
+      this.wakeups++;
+      this.sync();
+    });
   }
 
   stop(): void {

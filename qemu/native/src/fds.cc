@@ -275,11 +275,11 @@ static Napi::Value EventfdWrite(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, 0);
 }
 
-// eventfdRead(fd) -> counter (> 0) | -errno (-EAGAIN when zero on a non-blocking eventfd).
-static Napi::Value EventfdRead(const Napi::CallbackInfo& info) {
+// Reads the 8-byte counter of an eventfd or timerfd -> value (> 0) | -errno.
+static Napi::Value ReadCounter(const Napi::CallbackInfo& info, const char* fn) {
   Napi::Env env = info.Env();
   int fd;
-  if (!ArgFd(info, 0, "eventfdRead", &fd)) return env.Undefined();
+  if (!ArgFd(info, 0, fn, &fd)) return env.Undefined();
   uint64_t v = 0;
   ssize_t n;
   do n = read(fd, &v, sizeof(v));
@@ -288,6 +288,9 @@ static Napi::Value EventfdRead(const Napi::CallbackInfo& info) {
   if (n != sizeof(v)) return NegErrno(env, EIO);
   return Napi::Number::New(env, static_cast<double>(v));
 }
+
+// eventfdRead(fd) -> counter (> 0) | -errno (-EAGAIN when zero on a non-blocking eventfd).
+static Napi::Value EventfdRead(const Napi::CallbackInfo& info) { return ReadCounter(info, "eventfdRead"); }
 
 // timerfdCreate() -> fd | -errno: a CLOCK_MONOTONIC timerfd, non-blocking, close-on-exec.
 static Napi::Value TimerfdCreate(const Napi::CallbackInfo& info) {
@@ -316,18 +319,7 @@ static Napi::Value TimerfdSet(const Napi::CallbackInfo& info) {
 }
 
 // timerfdRead(fd) -> expirations (> 0) | -errno (-EAGAIN when it has not expired).
-static Napi::Value TimerfdRead(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  int fd;
-  if (!ArgFd(info, 0, "timerfdRead", &fd)) return env.Undefined();
-  uint64_t v = 0;
-  ssize_t n;
-  do n = read(fd, &v, sizeof(v));
-  while (n < 0 && errno == EINTR);
-  if (n < 0) return NegErrno(env, errno);
-  if (n != sizeof(v)) return NegErrno(env, EIO);
-  return Napi::Number::New(env, static_cast<double>(v));
-}
+static Napi::Value TimerfdRead(const Napi::CallbackInfo& info) { return ReadCounter(info, "timerfdRead"); }
 
 // memfdCreate(name, size) -> fd | -errno: an anonymous shared file of `size` bytes.
 static Napi::Value MemfdCreate(const Napi::CallbackInfo& info) {
