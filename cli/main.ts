@@ -170,7 +170,7 @@ export function buildProgram(out: (l: string) => void = console.log): Command {
     .option('--json', 'server log lines (messages, trace records, counters, console) as JSON objects')
     .option('--timeout <s>', 'give up after this many seconds', int('timeout', 10, 86_400), 300)
     .option('--trace <patterns>', 'server trace points to print, e.g. "e1000e_irq_msix,vfu_*" (list: nicsim trace-points)')
-    .option('--quiet', 'do not stream the guest console')
+    .option('--quiet', "stream only the NIC driver's lines and kernel trouble (panic, BUG, Oops, WARNING, Call Trace) from the guest console")
     .option('--unpaced', 'send frames as soon as they are fetched instead of at the modeled link rate')
     .option('--timing <file>', 'JSON file of timing parameters')
     .option('--set <key=value>', TIMING_HELP, collect, [])
