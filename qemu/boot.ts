@@ -202,7 +202,7 @@ export class ServedNic {
       `interrupts delivered: intx=${irq.delivered[0]} msi=${irq.delivered[1]} msix=${irq.delivered[2]} (per vector ${d.irq.counts.msix.join('/')}) dropped=${irq.dropped.reduce((a, b) => a + b, 0)}`,
       `backend ${this.backend.description}: ${Object.entries(this.backend.stats()).map(([k, v]) => `${k}=${v}`).join(' ')}`,
       rxAccountLine(this.rxAccount()),
-      `vfio-user: ${this.server.connections} connection(s), ${this.dev.stats.messages} messages (${this.dev.stats.posted} posted, ${this.dev.stats.errors} errors${this.dev.stats.recentErrors.length ? `: ${[...new Set(this.dev.stats.recentErrors)].join(', ')}` : ''}), DMA faults ${this.dev.dma.faults}`,
+      `vfio-user: ${this.server.connections} connection(s), ${this.dev.stats.messages} messages (${this.dev.stats.posted} posted, ${this.dev.stats.errors} errors${this.dev.stats.recentErrors.length ? `: ${[...new Set(this.dev.stats.recentErrors)].join(', ')}` : ''}), DMA faults ${this.dev.dma.faults}; by command: ${Object.entries(this.dev.stats.byCommand).sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, n]) => `${k} ${n}`).join(', ')}`,
       ...(cap ? [`capture ${this.o.pcap}: ${cap.frames} frames, ${cap.bytes} bytes${cap.dropped ? `, ${cap.dropped} not written (size limit)` : ''}`] : []),
     ];
   }

@@ -80,6 +80,20 @@ export function regionReadReq(region: number, offset: number, count: number): Ui
   return req(P.Cmd.REGION_READ, b);
 }
 
+/** REGION_WRITE_MULTI as QEMU's client batches posted writes (each entry at most 8 bytes). */
+export function regionWriteMultiReq(writes: { region: number; offset: number; data: Uint8Array }[], posted = true): Uint8Array {
+  const { b, v } = words(P.WRITE_MULTI_HEAD + writes.length * P.WRITE_MULTI_ENTRY);
+  P.putU64(v, 0, writes.length);
+  writes.forEach((w, i) => {
+    const at = P.WRITE_MULTI_HEAD + i * P.WRITE_MULTI_ENTRY;
+    P.putU64(v, at, w.offset);
+    v.setUint32(at + 8, w.region, true);
+    v.setUint32(at + 12, w.data.length, true);
+    b.set(w.data.subarray(0, P.WRITE_MULTI_DATA), at + 16);
+  });
+  return req(P.Cmd.REGION_WRITE_MULTI, b, posted ? P.FLAG_NO_REPLY : 0);
+}
+
 export function regionWriteReq(region: number, offset: number, data: Uint8Array, posted = false): Uint8Array {
   const { b, v } = words(P.REGION_ACCESS_SIZE + data.length);
   P.putU64(v, 0, offset);

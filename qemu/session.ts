@@ -234,6 +234,8 @@ export class VfioUserDevice implements DeviceHost, WireEndpoint {
         return this.regionRead(p);
       case P.Cmd.REGION_WRITE:
         return this.regionWrite(p);
+      case P.Cmd.REGION_WRITE_MULTI:
+        return this.regionWriteMulti(p);
       case P.Cmd.DEVICE_RESET:
         if (p.length !== 0) return P.EINVAL;
         this.device.reset();
@@ -268,6 +270,7 @@ export class VfioUserDevice implements DeviceHost, WireEndpoint {
     this.tp('vfu_version', { major, minor: p.u16(2), caps });
     // Answer only what we implement; the reply may not be longer than the request.
     const candidates = [
+      { capabilities: { max_msg_fds: 8, max_data_xfer_size: P.MAX_DATA_XFER, pgsizes: 4096, max_dma_maps: this.dma.maxMaps, write_multiple: true } },
       { capabilities: { max_msg_fds: 8, max_data_xfer_size: P.MAX_DATA_XFER, pgsizes: 4096, max_dma_maps: this.dma.maxMaps } },
       { capabilities: { max_msg_fds: 8, max_data_xfer_size: P.MAX_DATA_XFER } },
       {},
@@ -465,15 +468,45 @@ export class VfioUserDevice implements DeviceHost, WireEndpoint {
   private regionWrite(p: P.Payload): Uint8Array | number {
     const a = this.regionAccess(p, true);
     if (typeof a === 'number') return a;
-    const data = p.bytes.subarray(P.REGION_ACCESS_SIZE);
-    this.forEachChunk(a.offset, a.count, (off, size, at) => {
+    this.applyWrite(a.region, a.offset, a.count, p.bytes.subarray(P.REGION_ACCESS_SIZE));
+    return p.bytes.slice(0, P.REGION_ACCESS_SIZE);
+  }
+
+  /**
+   * REGION_WRITE_MULTI: QEMU's client batches small posted writes into one message (u64
+   * count, then up to 200 entries of u64 offset, u32 region, u32 count, 8 data bytes) once its
+   * outgoing queue backs up. Every entry is checked before any is applied: a bad one refuses
+   * the whole message, as a bad REGION_WRITE would have been refused.
+   */
+  private regionWriteMulti(p: P.Payload): Uint8Array | number {
+    if (p.length < P.WRITE_MULTI_HEAD) return P.EINVAL;
+    const n = p.u64(0);
+    if (!(n >= 1 && n <= P.WRITE_MULTI_MAX) || p.length !== P.WRITE_MULTI_HEAD + n * P.WRITE_MULTI_ENTRY) return P.EINVAL;
+    for (let i = 0; i < n; i++) {
+      const at = P.WRITE_MULTI_HEAD + i * P.WRITE_MULTI_ENTRY;
+      const offset = p.u64(at);
+      const region = p.u32(at + 8);
+      const count = p.u32(at + 12);
+      if (region >= P.PCI_NUM_REGIONS || count === 0 || count > P.WRITE_MULTI_DATA) return P.EINVAL;
+      if (!Number.isFinite(offset) || offset + count > REGIONS[region]!.size) return P.EINVAL;
+    }
+    for (let i = 0; i < n; i++) {
+      const at = P.WRITE_MULTI_HEAD + i * P.WRITE_MULTI_ENTRY;
+      const count = p.u32(at + 12);
+      this.applyWrite(p.u32(at + 8), p.u64(at), count, p.bytes.subarray(at + 16, at + 16 + count));
+    }
+    return p.bytes.slice(0, P.WRITE_MULTI_HEAD);
+  }
+
+  /** One checked write into a region, in the naturally aligned pieces a CPU would make. */
+  private applyWrite(region: number, offset: number, count: number, data: Uint8Array): void {
+    this.forEachChunk(offset, count, (off, size, at) => {
       let v = 0;
       for (let i = 0; i < size; i++) v |= data[at + i]! << (8 * i);
       v >>>= 0;
-      if (a.region === P.PCI_CONFIG) this.device.configWrite(off, size, v);
-      else this.device.barWrite(BAR_OF_REGION[a.region]!, off, size, v);
+      if (region === P.PCI_CONFIG) this.device.configWrite(off, size, v);
+      else this.device.barWrite(BAR_OF_REGION[region]!, off, size, v);
     });
-    return p.bytes.slice(0, P.REGION_ACCESS_SIZE);
   }
 
   /** Splits an access into naturally aligned 4/2/1-byte pieces, as a CPU's accesses would be. */

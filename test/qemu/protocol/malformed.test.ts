@@ -6,7 +6,7 @@ import * as P from '../../../qemu/protocol.js';
 describe('malformed and unexpected messages', () => {
   it('answers unknown and unimplemented commands with ENOTSUP', () => {
     const v = makeVfu();
-    for (const cmd of [0, 6, 11, 12, 14, 15, 16, 17, 18, 19, 999, 0xffff]) v.expectErrno(C.rawReq(cmd, new Uint8Array(8)), P.ENOTSUP);
+    for (const cmd of [0, 6, 11, 12, 14, 16, 17, 18, 19, 999, 0xffff]) v.expectErrno(C.rawReq(cmd, new Uint8Array(8)), P.ENOTSUP);
   });
   it('refuses fds on commands that take none, closing them', () => {
     const v = makeVfu();
