@@ -53,7 +53,7 @@ export class WallClock {
   /** Wall ns a one-shot expiry is set for (Infinity: none). */
   private oneShotAt = Infinity;
   readonly lookaheadNs: number;
-  /** Times the clock woke by itself (tick, timer, immediate) to run events: for the counters view. */
+  /** Times the clock woke by itself (tick, timer, immediate) to run events (tests, diagnostics). */
   wakeups = 0;
   /** timerfd_settime calls made (each costs a trap in a VM). */
   timerSets = 0;

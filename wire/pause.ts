@@ -2,10 +2,8 @@
 
 import type { WirePort } from './wire.js';
 import type { GsoRequest } from '../device/host.js';
+import { ETH_P_MAC_CONTROL, MAC_CONTROL_PAUSE, PAUSE_QUANTUM_BITS } from '../device/e1000e/defs.js';
 
-/** The MAC Control ethertype and the PAUSE opcode (IEEE 802.3 Annex 31B). */
-const ETH_P_MAC_CONTROL = 0x8808;
-const PAUSE_OPCODE = 0x0001;
 
 /**
  * The pause time of a PAUSE frame, in quanta of 512 bit times (0 = XON), or -1 when `f` is
@@ -13,7 +11,7 @@ const PAUSE_OPCODE = 0x0001;
  */
 export function pauseQuanta(f: Uint8Array): number {
   if (f.length < 18) return -1;
-  if (((f[12]! << 8) | f[13]!) !== ETH_P_MAC_CONTROL || ((f[14]! << 8) | f[15]!) !== PAUSE_OPCODE) return -1;
+  if (((f[12]! << 8) | f[13]!) !== ETH_P_MAC_CONTROL || ((f[14]! << 8) | f[15]!) !== MAC_CONTROL_PAUSE) return -1;
   return (f[16]! << 8) | f[17]!;
 }
 
@@ -72,7 +70,7 @@ export function honorPause(port: WirePort, reader: PausableReader, linkMbps = 10
         since = performance.now();
         reader.setReadPaused(true);
       }
-      const ms = (q * 512) / (linkMbps * 1000);
+      const ms = (q * PAUSE_QUANTUM_BITS) / (linkMbps * 1000);
       timer = setTimeout(resume, Math.max(1, Math.ceil(ms)));
       timer.unref?.();
     },

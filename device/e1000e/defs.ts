@@ -401,6 +401,9 @@ export const PSRCTL_BSIZE3_SHIFT = 24;
 export const RXDPS_HDRSTAT_HDRSP = 0x8000;
 export const RXDPS_HDRSTAT_HDRLEN_MASK = 0x03ff;
 
+/** The 82574L's on-chip packet buffer, shared by receive (PBA.RXA) and transmit, in KB. */
+export const PACKET_BUFFER_KB = 40;
+
 /** Largest frame (without FCS, untagged) the 82574L takes with RCTL.LPE: Linux's max_hw_frame_size. */
 export const MAX_JUMBO_FRAME = 9234;
 

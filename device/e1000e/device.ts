@@ -6,6 +6,7 @@ import {
   EERD_START, EERD_DONE, EERD_ADDR_SHIFT, EERD_DATA_SHIFT, MDIC_READY, MDIC_ERROR, MDIC_OP_READ, MDIC_OP_WRITE,
   MDIC_PHY_MASK, MDIC_PHY_SHIFT, MDIC_REG_MASK, MDIC_REG_SHIFT, MDIC_DATA_MASK, MDIC_INT_EN, MDIC_PHY_ADDR,
   CTRL_EXT_EE_RST, ICR_LSC, ICR_MDAC, RCTL_EN, TCTL_EN, NVM_WORDS, RCTL_LBM_MASK, RCTL_LBM_MAC,
+  PACKET_BUFFER_KB,
 } from './defs.js';
 import { REGISTERS, REG_INDEX, MMIO_WORDS, Access, regName, type RegDef } from './registers.js';
 import { buildNvmImage } from './nvm.js';
@@ -27,9 +28,6 @@ const EECD = W(REG.EECD);
 const CTRL_EXT = W(REG.CTRL_EXT);
 const RCTL = W(REG.RCTL);
 const TCTL = W(REG.TCTL);
-
-/** The 82574L's on-chip packet buffer, shared by receive (PBA.RXA) and transmit, in KB. */
-export const PACKET_BUFFER_KB = 40;
 
 /** BAR numbers of the 82574L (see e1000e-82574l.md §1). */
 export const BAR_MMIO = 0;

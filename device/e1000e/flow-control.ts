@@ -45,7 +45,6 @@ export class FlowControl {
   private refreshEvent: EventHandle | null = null;
   private resumeEvent: EventHandle | null = null;
   private buffered = 0;
-  private readonly frame = new Uint8Array(60);
 
   constructor(private readonly dev: E1000eDevice) {}
 
@@ -172,22 +171,15 @@ export class FlowControl {
   private sendPause(quanta: number): void {
     if (!this.dev.linkUp()) return;
     const m = this.dev.mac;
-    const f = this.frame.slice();
-    f[0] = 0x01;
-    f[1] = 0x80;
-    f[2] = 0xc2;
-    f[3] = 0x00;
-    f[4] = 0x00;
-    f[5] = 0x01;
     const lo = m[RAL0]!;
     const hi = m[RAL0 + 1]!;
-    f.set([lo & 0xff, (lo >>> 8) & 0xff, (lo >>> 16) & 0xff, lo >>> 24, hi & 0xff, (hi >>> 8) & 0xff], 6);
-    f[12] = ETH_P_MAC_CONTROL >>> 8;
-    f[13] = ETH_P_MAC_CONTROL & 0xff;
-    f[14] = 0;
-    f[15] = MAC_CONTROL_PAUSE;
-    f[16] = quanta >>> 8;
-    f[17] = quanta & 0xff;
+    // 01:80:C2:00:00:01, our station address, MAC Control, PAUSE, the pause time; padded to 60 bytes.
+    const f = new Uint8Array(60);
+    f.set([
+      0x01, 0x80, 0xc2, 0x00, 0x00, 0x01,
+      lo & 0xff, (lo >>> 8) & 0xff, (lo >>> 16) & 0xff, lo >>> 24, hi & 0xff, (hi >>> 8) & 0xff,
+      ETH_P_MAC_CONTROL >>> 8, ETH_P_MAC_CONTROL & 0xff, 0, MAC_CONTROL_PAUSE, quanta >>> 8, quanta & 0xff,
+    ]);
     if (quanta) {
       this.dev.stats.inc(XOFFTXC);
       this.diag.xoffSent++;

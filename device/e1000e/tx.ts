@@ -4,6 +4,7 @@ import {
   REG, TCTL_EN, TCTL_PSP, TARC_ENABLE, CTRL_VME, TXD_CMD_DEXT, TXD_CMD_EOP, TXD_CMD_RS, TXD_CMD_IC,
   TXD_CMD_VLE, TXD_CMD_TSE, TXD_DTYP_MASK, TXD_DTYP_C, TXD_DTYP_D, TXD_POPTS_IXSM, TXD_POPTS_TXSM,
   TXD_STAT_DD, TXD_CMD_IDE, TX_DESC_SIZE, ICR_TXDW, ICR_TXQ0, ICR_TXQE, IVAR_TX_INT_EVERY_WB, MAX_JUMBO_FRAME,
+  PACKET_BUFFER_KB,
 } from './defs.js';
 import { guestAddr, addrAdd, type GuestAddr } from '../types.js';
 import type { EventHandle } from '../host.js';
@@ -29,8 +30,6 @@ const PBA = W(REG.PBA);
 export const MAX_TSO_PACKET = 0x40000;
 /** Largest frame sent without segmentation: the 82574's jumbo limit, plus a VLAN tag the driver wrote itself. */
 export const MAX_TX_FRAME = MAX_JUMBO_FRAME + 4;
-/** Total on-chip packet buffer in KB shared by RX and TX (PBA.RXA + PBA.TXA). */
-const PACKET_BUFFER_KB = 40;
 
 /** Why transmit work was dropped; counted for tests, fuzzing oracles and traces. */
 export interface TxDiag {
