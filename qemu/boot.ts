@@ -106,6 +106,8 @@ export class ServedNic {
       return v;
     };
     let clock = () => 0;
+    // Wall time since the epoch, in us, for JSON trace records (set once the device exists).
+    let wallUs = () => 0;
     this.ring = new RingTrace(RING_POINTS, () => clock(), 400);
     const sink: TraceSink = {
       enabled: (p) => this.ring.enabled(p) || liveOn(p) || COUNTED_POINTS.has(p),
@@ -114,13 +116,17 @@ export class ServedNic {
         if (this.ring.enabled(p)) this.ring.emit(p, f);
         if (liveOn(p)) {
           const rec = { time: clock(), point: p, fields: f } as TraceRecord;
-          rawLog(o.json ? logLine(true, 'trace', name, '', { ns: rec.time, point: p, fields: f }) : `trace ${formatTrace(rec)}`);
+          rawLog(o.json ? logLine(true, 'trace', name, '', { ns: rec.time, wallUs: wallUs(), point: p, fields: f }) : `trace ${formatTrace(rec)}`);
         }
       },
     };
     if (backendTrace) backendTrace.target = sink;
     this.dev = new VfioUserDevice({ mac: o.mac ?? DEFAULT_MAC, io: nativeSessionIo(this.sys), trace: sink, timing: o.timing, name });
     clock = () => this.dev.clock.now();
+    // Wall-clock ns since the epoch of this.dev.clock's wall reading (pcap timestamps and trace records share it).
+    const epochNs0 = BigInt(Date.now()) * 1_000_000n - BigInt(Math.round(this.dev.clock.wallNs()));
+    const epochUs0 = Number(epochNs0 / 1000n);
+    wallUs = () => epochUs0 + Math.round(this.dev.clock.wallNs() / 1000);
     this.ownsBackend = ownsBackend ?? typeof o.backend !== 'object';
     this.backend = typeof o.backend === 'object' ? o.backend : makeBackend(o.backend ?? defaultBackendSpec(), this.sys);
     let ep: WireEndpoint = this.dev;
@@ -128,8 +134,7 @@ export class ServedNic {
     try {
       if (o.pcap) {
         // Wall-clock ns since the epoch: under QEMU the device clock follows wall time.
-        const t0 = BigInt(Date.now()) * 1_000_000n - BigInt(Math.round(this.dev.clock.wallNs()));
-        cap = new PcapCapture(o.pcap, { maxBytes: o.pcapMaxBytes, clock: () => t0 + BigInt(Math.round(this.dev.clock.wallNs())) });
+        cap = new PcapCapture(o.pcap, { maxBytes: o.pcapMaxBytes, clock: () => epochNs0 + BigInt(Math.round(this.dev.clock.wallNs())) });
         ep = cap.endpoint(this.dev);
       }
       this.port = this.backend.attach(ep, { scheduler: this.dev.clock, name });

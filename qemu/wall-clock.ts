@@ -45,6 +45,7 @@ export class WallClock {
   private readonly t0 = process.hrtime.bigint();
   private timer: NodeJS.Timeout | null = null;
   private immediate: NodeJS.Immediate | null = null;
+  private dueQueued = false;
   private stopped = false;
   private readonly wake: WakeTimer | null;
   /** The periodic tick is running. */
@@ -114,8 +115,12 @@ export class WallClock {
     if (next === undefined) return;
     const wait = next - this.lookaheadNs - this.wallNs();
     if (wait <= 0) {
-      // Due already (scheduled between two syncs): run it once I/O has had its turn.
-      this.runSoon();
+      // Due already (scheduled by a message or a frame just handled): run it when the entry
+      // point's callback returns, before the event loop goes back to epoll. Every callback of
+      // the addon's poll runs in a callback scope that drains microtasks. A loop iteration
+      // costs more than it seems here: after a sleep, the first touch of each page costs
+      // microseconds in a nested VM (docs/benchmarks.md), and setImmediate is one more lap.
+      this.runDue();
       return;
     }
     if (this.wake) {
@@ -138,6 +143,17 @@ export class WallClock {
       this.wakeups++;
       this.sync();
     }, Math.floor(wait / 1e6));
+  }
+
+  /** A sync once the current callback returns (one microtask however many events fall due). */
+  private runDue(): void {
+    if (this.dueQueued) return;
+    this.dueQueued = true;
+    queueMicrotask(() => {
+      this.dueQueued = false;
+      if (this.stopped) return;
+      this.sync();
+    });
   }
 
   /** Once I/O has had its turn: a sync on the next loop iteration. */

@@ -259,6 +259,8 @@ export function formatSocketSpec(spec: SocketSpec): string {
 export class StreamDeframer {
   private readonly hdr = new Uint8Array(4);
   private hdrFill = 0;
+  /** Bytes of the last chunk that push() consumed (all of it unless onFrame stopped it). */
+  consumed = 0;
   private frame: Uint8Array | null = null;
   private frameFill = 0;
 
@@ -276,6 +278,7 @@ export class StreamDeframer {
    */
   push(chunk: Uint8Array, onFrame: (frame: Uint8Array) => boolean | void): number | undefined {
     let off = 0;
+    this.consumed = 0;
     while (off < chunk.length) {
       if (!this.frame) {
         const take = Math.min(4 - this.hdrFill, chunk.length - off);
@@ -296,9 +299,13 @@ export class StreamDeframer {
       off += take;
       if (this.frameFill === f.length) {
         this.frame = null;
-        if (onFrame(f) === false) return undefined;
+        if (onFrame(f) === false) {
+          this.consumed = off;
+          return undefined;
+        }
       }
     }
+    this.consumed = off;
     return undefined;
   }
 
@@ -729,8 +736,13 @@ export class SocketBackend {
     this.setCarrier(true);
   }
 
-  private onData(s: net.Socket, chunk: Buffer): void {
+  private onData(s: net.Socket, chunk: Uint8Array): void {
     if (this.conn !== s) return;
+    if (this.readPaused) {
+      // Read before the pause took hold: it waits behind what is already held.
+      this.held = this.held ? concatBytes(this.held, chunk) : chunk;
+      return;
+    }
     const bad = this.deframer.push(chunk, (f) => {
       if (f.length < ETH_HLEN) {
         this.stats.protocolErrors++;
@@ -738,8 +750,11 @@ export class SocketBackend {
       } else {
         this.deliver(f);
       }
-      return this.conn === s;
+      // A frame may make the NIC send XOFF: a partner that honours pause sends nothing more.
+      return this.conn === s && !this.readPaused;
     });
+    // Paused part-way through a chunk: the rest waits for XON or the pause to end.
+    if (bad === undefined && this.conn === s && this.deframer.consumed < chunk.length) this.held = chunk.subarray(this.deframer.consumed);
     if (bad !== undefined) {
       this.stats.protocolErrors++;
       this.trace('wire_stream_bad_length', { len: bad, max: this.maxFrame });
@@ -752,6 +767,7 @@ export class SocketBackend {
   private dropConnection(s: net.Socket, why: string): void {
     if (this.conn !== s) return;
     this.conn = null;
+    this.held = null;
     this.deframer.reset();
     s.destroy();
     this.trace('wire_stream_disconnected', { reason: why });
@@ -832,6 +848,8 @@ export class SocketBackend {
   }
 
   private readPaused = false;
+  /** Stream bytes read but not yet delivered because XOFF came part-way through their chunk. */
+  private held: Uint8Array | null = null;
 
   /**
    * The NIC sent 802.3x XOFF: a stream peer is no longer read (its kernel buffer fills, then
@@ -840,8 +858,14 @@ export class SocketBackend {
    */
   setReadPaused(paused: boolean): void {
     this.readPaused = paused;
-    if (paused) this.conn?.pause();
-    else this.conn?.resume();
+    if (paused) {
+      this.conn?.pause();
+      return;
+    }
+    const held = this.held;
+    this.held = null;
+    if (held && this.conn) this.onData(this.conn, held);
+    if (!this.readPaused) this.conn?.resume();
   }
 
   private onDatagram(msg: Buffer, rinfo: dgram.RemoteInfo): void {
@@ -888,4 +912,11 @@ export class SocketBackend {
     this.stats.txBytes += frame.length;
     return true;
   }
+}
+
+function concatBytes(a: Uint8Array, b: Uint8Array): Uint8Array {
+  const r = new Uint8Array(a.length + b.length);
+  r.set(a);
+  r.set(b, a.length);
+  return r;
 }

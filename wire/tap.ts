@@ -221,7 +221,9 @@ export class TapBackend {
 
   private onReadable(status: number): void {
     if (status < 0) return this.fail(new Error(`TAP ${this.name}: poll error ${errnoName(status)}`));
-    for (let i = 0; i < this.budget && this.fd >= 0; i++) {
+    // A frame handed over may make the NIC send XOFF (setReadPaused closes the poll handle):
+    // a partner that honours pause sends nothing more, so the loop stops there too.
+    for (let i = 0; i < this.budget && this.fd >= 0 && this.pollHandle; i++) {
       const n = this.sys.read(this.fd, this.buf);
       if (n === -Errno.EAGAIN) return;
       if (n <= 0) return this.fail(new Error(`TAP ${this.name}: read ${n === 0 ? 'EOF' : errnoName(n)}`));

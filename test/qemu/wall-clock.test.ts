@@ -51,6 +51,23 @@ describe('WallClock', () => {
     c.stop();
   });
 
+  it('runs an event that falls due during an entry point when that callback returns, before any other I/O', async () => {
+    const t = fakeTimer();
+    const c = new WallClock({ wakeTimer: t.factory, lookaheadNs: 50_000 });
+    const order: string[] = [];
+    c.sync(); // a message arrives
+    c.schedule(500, () => {
+      order.push('tx');
+      c.schedule(300, () => order.push('irq')); // and what that event schedules, in the same turn
+    });
+    setImmediate(() => order.push('next loop turn'));
+    order.push('handler done');
+    await new Promise((r) => setImmediate(r));
+    expect(order).toEqual(['handler done', 'tx', 'irq', 'next loop turn']);
+    expect(t.sets.length).toBe(0); // no timer needed
+    c.stop();
+  });
+
   it('uses a one-shot expiry for an event beyond the tick horizon', () => {
     const t = fakeTimer();
     const c = new WallClock({ wakeTimer: t.factory, lookaheadNs: 50_000 });

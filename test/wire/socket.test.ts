@@ -292,6 +292,29 @@ describe('stream listen facing a hand-written peer', () => {
     expect(l.stats).toMatchObject({ rxFrames: 51, protocolErrors: 0 });
   });
 
+  it('stops delivering part-way through a chunk when the NIC pauses it (XOFF), and delivers the rest in order on XON', async () => {
+    const p = sockPath();
+    const l = await backend(`stream-listen:unix:${p}`);
+    const got: Uint8Array[] = [];
+    l.attach({
+      receiveFrame: (f) => {
+        got.push(f);
+        if (got.length === 5) l.setReadPaused(true); // the fifth frame crossed FCRTH
+      },
+      setCarrier: () => {},
+    });
+    const r = await rawClient({ path: p });
+    const many = Array.from({ length: 40 }, (_, i) => frame(60 + i, 200 + i));
+    r.s.write(Buffer.concat(many.map(encodeStreamFrame))); // one write: frames 6..40 share a chunk with 1..5
+    await until(() => got.length >= 5, 'the first frames');
+    await sleep(50);
+    expect(got.length).toBe(5);
+    l.setReadPaused(false);
+    await until(() => got.length === 40, 'the held frames');
+    expect(got).toEqual(many);
+    expect(l.stats).toMatchObject({ rxFrames: 40, protocolErrors: 0 });
+  });
+
   it('drops the connection on a length of 0, and the next peer works', async () => {
     const trace = new RecordingTrace('wire_*');
     const errors: string[] = [];

@@ -176,6 +176,27 @@ describe('TapBackend over FakeSys', () => {
     expect(tap.stats).toMatchObject({ rxFrames: 5, rxBytes: 300, drops: 0 });
   });
 
+  it('stops reading at once when a frame it handed over makes the NIC pause it (XOFF), and resumes on XON', () => {
+    const sys = new FakeSys({ autoFlush: false });
+    const tap = TapBackend.open('', { sys, readBudget: 64 });
+    const got: number[] = [];
+    tap.attach({
+      receiveFrame: (f) => {
+        got.push(f[0]!);
+        if (got.length === 3) tap.setReadPaused(true); // the third frame crossed FCRTH
+      },
+      setCarrier: () => {},
+    });
+    for (let i = 0; i < 10; i++) sys.tapInject(tap.name, new Uint8Array(60).fill(i));
+    sys.flush();
+    // Without the check the loop read on to its budget and the NIC dropped 7 frames as missed.
+    expect(got).toEqual([0, 1, 2]);
+    tap.setReadPaused(false);
+    sys.flush();
+    expect(got).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(tap.stats).toMatchObject({ rxFrames: 10, drops: 0 });
+  });
+
   it('drops and counts frames the host cannot take', () => {
     const { sys, tap, port } = setup();
     port.send(new Uint8Array(60));
