@@ -85,11 +85,11 @@ export interface GuestBenchResult {
 
 export const ALL_KINDS: GuestBenchKind[] = ['model', 'qemu-e1000e', 'virtio-net'];
 
-const HOST_IP = '169.254.10.1';
-const GUEST_IP = '169.254.10.2';
-const PREFIX = 16;
+export const HOST_IP = '169.254.10.1';
+export const GUEST_IP = '169.254.10.2';
+export const PREFIX = 16;
 /** Locally administered MAC given to the host side's TAP in every run, so the script can name it. */
-const HOST_MAC = '02:4e:53:b0:00:01';
+export const HOST_MAC = '02:4e:53:b0:00:01';
 const IPERF_PORT = 5201;
 const FLOOD_PORT = 9;
 
@@ -214,11 +214,11 @@ exit 0
 `;
 }
 
-function ipCmd(args: string[]): void {
+export function ipCmd(args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
 }
 
-function tryIp(args: string[]): void {
+export function tryIp(args: string[]): void {
   try {
     ipCmd(args);
   } catch {

@@ -11,6 +11,7 @@ import { addFuzz } from './fuzz.js';
 import { resolveTiming, parseTimingSets, TIMING_DOC, type TimingParams } from '../device/sim/timing.js';
 import { BACKEND_FORMS, defaultBackendSpec } from '../qemu/backends.js';
 import type { GuestBenchKind } from '../bench/guest.js';
+import type { LatencyKind } from '../bench/latency.js';
 
 function int(name: string, min: number, max: number) {
   return (v: string): number => {
@@ -289,6 +290,25 @@ function addBench(program: Command, out: (l: string) => void): void {
       const rs = await runFlowBench({ seconds: opts.seconds, kernelPackage: opts.kernelPackage, log: out });
       for (const l of formatFlowTable(rs)) out(l);
       writeOut(opts.json, undefined, 'flow-control', rs);
+    });
+  bench
+    .command('latency')
+    .description("where a ping's time goes: the guest pings the host on our model and on QEMU's e1000e, each hop timed on one clock from QEMU's trace log and the server's trace (TDT write, frame out, reply in, interrupt, the driver's reaction)")
+    .option('--pings <n>', 'pings per NIC kind', Number, 40)
+    .option('--interval <s>', 'seconds between pings', Number, 0.2)
+    .option('--kernel-package <name>', 'Debian linux-image package for the guest')
+    .option('--kinds <list>', 'which NICs, comma-separated: model, qemu-e1000e', (v: string) => v.split(',').map((k) => k.trim()).filter(Boolean))
+    .option('--unpaced', "run the model unpaced, as QEMU's own devices are")
+    .option('--timing <file>', 'JSON file of timing parameters for the model')
+    .option('--set <key=value>', TIMING_HELP, collect, [])
+    .option('--json <file>', 'write the results as JSON')
+    .action(async (opts: { pings: number; interval: number; kernelPackage?: string; kinds?: string[]; unpaced?: boolean; timing?: string; set: string[]; json?: string }) => {
+      const { runLatencyBench, formatLatencyTable, LATENCY_KINDS } = await import('../bench/latency.js');
+      for (const k of opts.kinds ?? []) if (!(LATENCY_KINDS as string[]).includes(k)) throw new InvalidArgumentError(`unknown kind '${k}' (${LATENCY_KINDS.join(', ')})`);
+      const timing = timingFrom(opts, opts.unpaced ? { paceLink: false } : {});
+      const rs = await runLatencyBench({ pings: opts.pings, interval: opts.interval, kernelPackage: opts.kernelPackage, kinds: opts.kinds as LatencyKind[] | undefined, timing, log: out });
+      for (const l of formatLatencyTable(rs)) out(l);
+      writeOut(opts.json, undefined, 'latency', rs);
     });
   bench
     .command('guest')

@@ -52,7 +52,8 @@ export interface DeviceHost {
   /**
    * Optional: whether the far side takes whole TSO packets now (a TAP with a virtio-net
    * header and nothing watching single frames), and the send for them. The device still
-   * counts, paces and traces every segment as its own frame.
+   * counts, paces and traces every segment as its own frame. The host is done with `packet`
+   * when sendGso returns (it writes or segments it at once), so the device may reuse it.
    */
   gsoReady?(): boolean;
   sendGso?(packet: Uint8Array, gso: GsoRequest): void;

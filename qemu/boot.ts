@@ -124,7 +124,9 @@ export class ServedNic {
     this.dev = new VfioUserDevice({ mac: o.mac ?? DEFAULT_MAC, io: nativeSessionIo(this.sys), trace: sink, timing: o.timing, name });
     clock = () => this.dev.clock.now();
     // Wall-clock ns since the epoch of this.dev.clock's wall reading (pcap timestamps and trace records share it).
-    const epochNs0 = BigInt(Date.now()) * 1_000_000n - BigInt(Math.round(this.dev.clock.wallNs()));
+    // performance.timeOrigin + now() is the system clock to a microsecond (Date.now() is 1 ms coarse),
+    // so these line up with other programs' gettimeofday stamps (QEMU's trace log, tcpdump).
+    const epochNs0 = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)) - BigInt(Math.round(this.dev.clock.wallNs()));
     const epochUs0 = Number(epochNs0 / 1000n);
     wallUs = () => epochUs0 + Math.round(this.dev.clock.wallNs() / 1000);
     this.ownsBackend = ownsBackend ?? typeof o.backend !== 'object';

@@ -29,6 +29,8 @@ export interface GuestOptions {
   /** Each console line as it appears. */
   onLine?: (line: string) => void;
   name?: string;
+  /** Extra QEMU arguments (e.g. -trace EVENT -D FILE), after the rest. */
+  qemuArgs?: string[];
 }
 
 /** A running guest. */
@@ -60,7 +62,7 @@ export class GuestRun {
       ...(o.mtu !== undefined ? [`nicsim.mtu=${o.mtu}`] : []),
       ...(o.extraCmdline ?? []),
     ];
-    let argv = qemuCommand({ qemu: o.qemu, guest: o.guest, initrd, nic: o.nic, memMiB: o.memMiB ?? 512, consoleLog: this.consoleLog, cmdline });
+    let argv = qemuCommand({ qemu: o.qemu, guest: o.guest, initrd, nic: o.nic, memMiB: o.memMiB ?? 512, consoleLog: this.consoleLog, cmdline, extraArgs: o.qemuArgs });
     if (o.allowReboot) argv = argv.filter((a) => a !== '-no-reboot');
     if (o.interactive) {
       const i = argv.indexOf('-serial');

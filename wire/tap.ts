@@ -6,6 +6,8 @@ import type { GsoRequest } from '../device/host.js';
 
 /** struct virtio_net_hdr (10 bytes, little-endian): what IFF_VNET_HDR puts before each frame. */
 const VNET_HDR_LEN = 10;
+/** The header of a plain frame: no checksum to fill, no segmentation. */
+const NO_VNET_HDR = new Uint8Array(VNET_HDR_LEN);
 const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
 const VIRTIO_NET_HDR_GSO_TCPV4 = 1;
 const VIRTIO_NET_HDR_GSO_TCPV6 = 4;
@@ -49,13 +51,16 @@ export class TapBackend {
   readonly stats: TapStats & { gsoWrites: number; gsoSegments: number } = { txFrames: 0, txBytes: 0, rxFrames: 0, rxBytes: 0, drops: 0, gsoWrites: 0, gsoSegments: 0 };
   /** Frames carry a virtio_net_hdr. */
   readonly vnetHdr: boolean;
-  /** Where a frame is put behind its header for a write (a copy, so one write per frame). */
-  private wbuf: Uint8Array;
+  /** The virtio_net_hdr of a GSO write (the frame itself goes out uncopied, by writev). */
+  private readonly hdr = new Uint8Array(VNET_HDR_LEN);
+  private readonly hdrView = new DataView(this.hdr.buffer);
   private fd: number;
   private pollHandle: PollHandle | null;
   private ep: WireEndpoint | null = null;
   private readonly buf: Uint8Array;
   private readonly budget: number;
+  /** The NIC sent XOFF: the host side is not read until XON or the pause time ends. */
+  private readPaused = false;
 
   private constructor(
     private readonly sys: NativeSys,
@@ -68,7 +73,6 @@ export class TapBackend {
     this.name = name;
     this.vnetHdr = vnetHdr;
     this.buf = new Uint8Array((opts.maxFrame ?? 65535) + (vnetHdr ? VNET_HDR_LEN : 0));
-    this.wbuf = new Uint8Array(vnetHdr ? 2048 : 0);
     this.budget = opts.readBudget ?? 256;
     try {
       this.pollHandle = sys.poll(fd, 'r', (status) => this.onReadable(status));
@@ -97,13 +101,12 @@ export class TapBackend {
 
   /** Frames are left in the host's TAP queue while paused (the NIC sent 802.3x XOFF). */
   setReadPaused(paused: boolean): void {
-    if (this.fd < 0) return;
-    if (paused) {
-      this.pollHandle?.close();
-      this.pollHandle = null;
-    } else if (!this.pollHandle) {
-      this.pollHandle = this.sys.poll(this.fd, 'r', (status) => this.onReadable(status));
-    }
+    if (this.fd < 0 || paused === this.readPaused) return;
+    this.readPaused = paused;
+    // Stop and start the one watch: under a flood the NIC pauses and resumes thousands of
+    // times a second, and a new poll handle each time cost two more syscalls.
+    if (paused) this.pollHandle?.stop();
+    else this.pollHandle?.start('r');
   }
 
   /** Carrier toward the NIC: up while the TAP is open. */
@@ -147,9 +150,8 @@ export class TapBackend {
       this.stats.drops++;
       return false;
     }
-    const out = this.vnetHdr ? this.withHeader(frame, null) : frame;
-    const n = this.sys.write(this.fd, out);
-    if (n !== out.length) {
+    const n = this.vnetHdr ? this.sys.writev2(this.fd, NO_VNET_HDR, frame) : this.sys.write(this.fd, frame);
+    if (n !== frame.length + (this.vnetHdr ? VNET_HDR_LEN : 0)) {
       // -EAGAIN: the host's queue is full; a NIC drops rather than waits.
       this.stats.drops++;
       return false;
@@ -169,9 +171,8 @@ export class TapBackend {
       this.stats.drops += gso.segments;
       return false;
     }
-    const out = this.withHeader(packet, gso);
-    const n = this.sys.write(this.fd, out);
-    if (n !== out.length) {
+    const n = this.sys.writev2(this.fd, this.gsoHeader(gso), packet);
+    if (n !== VNET_HDR_LEN + packet.length) {
       this.stats.drops += gso.segments;
       return false;
     }
@@ -182,23 +183,16 @@ export class TapBackend {
     return true;
   }
 
-  /** The frame behind a virtio_net_hdr: zeros for a plain frame, the GSO fields for a TSO packet. */
-  private withHeader(frame: Uint8Array, gso: GsoRequest | null): Uint8Array {
-    const len = VNET_HDR_LEN + frame.length;
-    if (this.wbuf.length < len) this.wbuf = new Uint8Array(Math.max(len, this.wbuf.length * 2));
-    const b = this.wbuf;
-    b.fill(0, 0, VNET_HDR_LEN);
-    if (gso) {
-      const v = new DataView(b.buffer, b.byteOffset, VNET_HDR_LEN);
-      v.setUint8(0, VIRTIO_NET_HDR_F_NEEDS_CSUM);
-      v.setUint8(1, gso.ipv6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4);
-      v.setUint16(2, gso.hdrLen, true);
-      v.setUint16(4, gso.mss, true);
-      v.setUint16(6, gso.csumStart, true);
-      v.setUint16(8, gso.csumOffset, true);
-    }
-    b.set(frame, VNET_HDR_LEN);
-    return b.subarray(0, len);
+  /** The virtio_net_hdr asking the host to segment a TSO packet (GSO, NEEDS_CSUM); written out behind it with writev. */
+  private gsoHeader(gso: GsoRequest): Uint8Array {
+    const v = this.hdrView;
+    v.setUint8(0, VIRTIO_NET_HDR_F_NEEDS_CSUM);
+    v.setUint8(1, gso.ipv6 ? VIRTIO_NET_HDR_GSO_TCPV6 : VIRTIO_NET_HDR_GSO_TCPV4);
+    v.setUint16(2, gso.hdrLen, true);
+    v.setUint16(4, gso.mss, true);
+    v.setUint16(6, gso.csumStart, true);
+    v.setUint16(8, gso.csumOffset, true);
+    return this.hdr;
   }
 
   /** Closes the TAP fd (a non-persistent interface disappears with it). Idempotent. */
@@ -221,9 +215,9 @@ export class TapBackend {
 
   private onReadable(status: number): void {
     if (status < 0) return this.fail(new Error(`TAP ${this.name}: poll error ${errnoName(status)}`));
-    // A frame handed over may make the NIC send XOFF (setReadPaused closes the poll handle):
+    // A frame handed over may make the NIC send XOFF (setReadPaused):
     // a partner that honours pause sends nothing more, so the loop stops there too.
-    for (let i = 0; i < this.budget && this.fd >= 0 && this.pollHandle; i++) {
+    for (let i = 0; i < this.budget && this.fd >= 0 && !this.readPaused; i++) {
       const n = this.sys.read(this.fd, this.buf);
       if (n === -Errno.EAGAIN) return;
       if (n <= 0) return this.fail(new Error(`TAP ${this.name}: read ${n === 0 ? 'EOF' : errnoName(n)}`));

@@ -57,7 +57,12 @@ interface GsoItem {
   gso: GsoRequest;
   /** Frame bytes of all its segments (no FCS). */
   bytes: number;
+  /** The pooled buffer `packet` is a view of, returned to the pool once the packet is sent. */
+  buf: Uint8Array;
 }
+
+/** Spare TSO packet buffers kept for reuse (64 KiB each): a fresh one per packet kept the GC busy. */
+const GSO_POOL_MAX = 32;
 type TxItem = Uint8Array | GsoItem;
 
 function itemBytes(i: TxItem): number {
@@ -72,6 +77,7 @@ export class TxEngine {
   };
   private ctx: TxContext = emptyContext();
   private pkt = new Uint8Array(MAX_TSO_PACKET + 256);
+  private readonly gsoPool: Uint8Array[] = [];
   private pktLen = 0;
   private pktFirst = true;
   private pktBad = false;
@@ -328,7 +334,9 @@ export class TxEngine {
       const gso = this.gsoFor(len, ixsm, txsm, vlan);
       if (gso) {
         this.dev.stats.tsoContext();
-        this.queue({ packet: this.pkt.slice(0, len), ctx: { ...this.ctx }, ixsm, txsm, gso, bytes: len + (gso.segments - 1) * gso.hdrLen });
+        const buf = this.gsoPool.pop() ?? new Uint8Array(MAX_TSO_PACKET);
+        buf.set(this.pkt.subarray(0, len));
+        this.queue({ packet: buf.subarray(0, len), buf, ctx: { ...this.ctx }, ixsm, txsm, gso, bytes: len + (gso.segments - 1) * gso.hdrLen });
         return;
       }
       const res = tsoSegment(this.pkt, len, this.ctx, ixsm, txsm, (f) => this.emit(f, vlan));
@@ -495,6 +503,7 @@ export class TxEngine {
     if (!host.gsoReady?.() || this.dev.loopback() || !this.dev.linkUp()) {
       // The host cannot take it whole any more (a capture started, loopback): segment it here.
       tsoSegment(item.packet, item.packet.length, item.ctx, item.ixsm, item.txsm, (f) => this.transmit(f));
+      this.releaseGso(item);
       return;
     }
     const { hdrLen, mss, segments } = item.gso;
@@ -505,6 +514,12 @@ export class TxEngine {
       this.dev.stats.txFrameLen(item.packet, len);
       if (tracing) t.emit('e1000e_tx_frame', { dev: this.dev.name, length: len, gso: i === 0 ? segments : undefined });
     }
-    host.sendGso!(gsoPacket(item.packet, item.ctx), item.gso);
+    // The host is done with the packet when sendGso returns (DeviceHost), so it is edited in place and reused.
+    host.sendGso!(gsoPacket(item.packet, item.ctx, true), item.gso);
+    this.releaseGso(item);
+  }
+
+  private releaseGso(item: GsoItem): void {
+    if (this.gsoPool.length < GSO_POOL_MAX) this.gsoPool.push(item.buf);
   }
 }

@@ -488,6 +488,16 @@ export class FakeSys implements NativeSys {
     }
   }
 
+  /** As write() of head and body joined (fails and blocks the same way). */
+  writev2(fd: number, head: Uint8Array, body: Uint8Array): number {
+    this.checkBuf(head, 'writev2', false);
+    this.checkBuf(body, 'writev2', false);
+    const joined = new Uint8Array(head.length + body.length);
+    joined.set(head);
+    joined.set(body, head.length);
+    return this.write(fd, joined);
+  }
+
   mmap(fd: number, offset: number, length: number, prot: 'r' | 'rw'): Uint8Array | number {
     this.checkFd(fd, 'mmap');
     if (typeof offset !== 'number' || typeof length !== 'number')

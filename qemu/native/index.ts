@@ -98,6 +98,8 @@ export interface NativeSys {
   read(fd: number, buf: Uint8Array): number;
   /** write(2) -> n | -errno. On a TAP fd one write is one frame. */
   write(fd: number, buf: Uint8Array): number;
+  /** One writev(2) of `head` then `body` -> n | -errno: a TAP frame behind its virtio-net header, uncopied. */
+  writev2(fd: number, head: Uint8Array, body: Uint8Array): number;
   /**
    * MAP_SHARED mapping of [offset, offset+length) of fd -> a Uint8Array over exactly that
    * range | -errno. The offset must be page aligned and the range inside the file (else
@@ -199,6 +201,7 @@ interface RawAddon {
   sendmsg(fd: number, buf: Uint8Array, fds: readonly number[]): number;
   read(fd: number, buf: Uint8Array): number;
   write(fd: number, buf: Uint8Array): number;
+  writev2(fd: number, head: Uint8Array, body: Uint8Array): number;
   mmap(fd: number, offset: number, length: number, prot: string): Uint8Array | number;
   munmap(view: Uint8Array | ArrayBuffer): boolean;
   liveMappings(): number;
@@ -282,6 +285,9 @@ class AddonSys implements NativeSys {
   }
   write(fd: number, buf: Uint8Array): number {
     return this.raw.write(fd, buf);
+  }
+  writev2(fd: number, head: Uint8Array, body: Uint8Array): number {
+    return this.raw.writev2(fd, head, body);
   }
   mmap(fd: number, offset: number, length: number, prot: 'r' | 'rw'): Uint8Array | number {
     return this.raw.mmap(fd, offset, length, prot);

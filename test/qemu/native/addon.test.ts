@@ -107,6 +107,25 @@ describe('native addon: UNIX sockets', () => {
     expect(sys.write(a, buf)).toBe(-Errno.EPIPE);
   });
 
+  it('writev2 writes its two buffers as one, in order, and fails like write', () => {
+    const p = sys.socketpair() as [number, number];
+    const [a, b] = p;
+    fd(a);
+    const head = Uint8Array.from([1, 2, 3]);
+    const body = Uint8Array.from({ length: 300 }, (_, i) => i & 0xff);
+    expect(sys.writev2(b, head, body)).toBe(303);
+    expect(sys.writev2(b, new Uint8Array(0), Uint8Array.from([9]))).toBe(1);
+    const got = new Uint8Array(400);
+    const n = sys.read(a, got);
+    expect(n).toBe(304); // a stream socket: both writes arrive together
+    expect([...got.subarray(0, 3)]).toEqual([1, 2, 3]);
+    expect(got.subarray(3, 303)).toEqual(body);
+    expect(got[303]).toBe(9);
+    sys.close(b);
+    expect(sys.writev2(a, head, body)).toBe(-Errno.EPIPE);
+    expect(() => sys.writev2(-1, head, body)).toThrow(TypeError);
+  });
+
   it('passes a memfd across; both mappings see each other\'s writes', () => {
     const p = sys.socketpair() as [number, number];
     const [a, b] = [fd(p[0]), fd(p[1])];
