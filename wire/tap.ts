@@ -6,6 +6,8 @@ import type { GsoRequest } from '../device/host.js';
 
 /** struct virtio_net_hdr (10 bytes, little-endian): what IFF_VNET_HDR puts before each frame. */
 const VNET_HDR_LEN = 10;
+/** Frames from the host share slabs of this size (each frame a view of its own bytes). */
+const SLAB_BYTES = 512 * 1024;
 /** The header of a plain frame: no checksum to fill, no segmentation. */
 const NO_VNET_HDR = new Uint8Array(VNET_HDR_LEN);
 const VIRTIO_NET_HDR_F_NEEDS_CSUM = 1;
@@ -57,7 +59,11 @@ export class TapBackend {
   private fd: number;
   private pollHandle: PollHandle | null;
   private ep: WireEndpoint | null = null;
-  private readonly buf: Uint8Array;
+  /** Frames from the host are read into this, one after another (see onReadable). */
+  private slab: Uint8Array;
+  private slabOff = 0;
+  /** Largest read: the largest frame plus the virtio-net header. */
+  private readonly readMax: number;
   private readonly budget: number;
   /** The NIC sent XOFF: the host side is not read until XON or the pause time ends. */
   private readPaused = false;
@@ -72,7 +78,8 @@ export class TapBackend {
     this.fd = fd;
     this.name = name;
     this.vnetHdr = vnetHdr;
-    this.buf = new Uint8Array((opts.maxFrame ?? 65535) + (vnetHdr ? VNET_HDR_LEN : 0));
+    this.readMax = (opts.maxFrame ?? 65535) + (vnetHdr ? VNET_HDR_LEN : 0);
+    this.slab = new Uint8Array(Math.max(SLAB_BYTES, 2 * this.readMax));
     this.budget = opts.readBudget ?? 256;
     try {
       this.pollHandle = sys.poll(fd, 'r', (status) => this.onReadable(status));
@@ -218,7 +225,14 @@ export class TapBackend {
     // A frame handed over may make the NIC send XOFF (setReadPaused):
     // a partner that honours pause sends nothing more, so the loop stops there too.
     for (let i = 0; i < this.budget && this.fd >= 0 && !this.readPaused; i++) {
-      const n = this.sys.read(this.fd, this.buf);
+      // Read straight into the slab: the frame handed over is a view of its own bytes there, so
+      // no copy and no ArrayBuffer per frame (one per slab, freed once its frames are).
+      if (this.slab.length - this.slabOff < this.readMax) {
+        this.slab = new Uint8Array(this.slab.length);
+        this.slabOff = 0;
+      }
+      const at = this.slabOff;
+      const n = this.sys.read(this.fd, this.slab.subarray(at, at + this.readMax));
       if (n === -Errno.EAGAIN) return;
       if (n <= 0) return this.fail(new Error(`TAP ${this.name}: read ${n === 0 ? 'EOF' : errnoName(n)}`));
       const ep = this.ep;
@@ -232,7 +246,8 @@ export class TapBackend {
         this.stats.drops++;
         continue;
       }
-      const frame = this.buf.slice(h, n);
+      const frame = this.slab.subarray(at + h, at + n);
+      this.slabOff = (at + n + 7) & ~7;
       this.stats.rxFrames++;
       this.stats.rxBytes += n - h;
       ep.receiveFrame(frame);

@@ -672,20 +672,18 @@ export class RxEngine {
       const end = Math.min(d.length, l3 + total);
       if (!frag && rxcsum & RXCSUM_TUOFL && total >= ihl && l3 + total <= d.length) {
         const pseudo = onesSum(d, l3 + 12, l3 + 20) + proto + (total - ihl);
-        this.l4(d, l3 + ihl, end, proto, pseudo, (s, e) => {
-          status |= s;
-          errors |= e;
-        });
+        this.l4(d, l3 + ihl, end, proto, pseudo);
+        status |= this.l4Status;
+        errors |= this.l4Errors;
       }
     } else if (et === 0x86dd && d.length >= l3 + 40 && d[l3]! >>> 4 === 6 && rxcsum & RXCSUM_TUOFL) {
       const plen = (d[l3 + 4]! << 8) | d[l3 + 5]!;
       const nh = d[l3 + 6]!;
       if (l3 + 40 + plen <= d.length) {
         const pseudo = onesSum(d, l3 + 8, l3 + 40) + nh + plen;
-        this.l4(d, l3 + 40, l3 + 40 + plen, nh, pseudo, (s, e) => {
-          status |= s;
-          errors |= e;
-        });
+        this.l4(d, l3 + 40, l3 + 40 + plen, nh, pseudo);
+        status |= this.l4Status;
+        errors |= this.l4Errors;
       }
     }
     this.csStatus = status;
@@ -693,14 +691,20 @@ export class RxEngine {
     this.csIpId = ipId;
   }
 
-  private l4(d: Uint8Array, start: number, end: number, proto: number, pseudo: number, out: (s: number, e: number) => void): void {
+  /** TCP/UDP checksum check: sets l4Status and l4Errors (0 when nothing applies). No closure per frame. */
+  private l4Status = 0;
+  private l4Errors = 0;
+  private l4(d: Uint8Array, start: number, end: number, proto: number, pseudo: number): void {
+    this.l4Status = this.l4Errors = 0;
     if (proto === 6 && end - start >= 20) {
       const ok = foldSum(onesSum(d, start, end, pseudo)) === 0xffff;
-      out(RXD_STAT_TCPCS, ok ? 0 : RXDEXT_ERR_TCPE);
+      this.l4Status = RXD_STAT_TCPCS;
+      this.l4Errors = ok ? 0 : RXDEXT_ERR_TCPE;
     } else if (proto === 17 && end - start >= 8) {
       if (d[start + 6] === 0 && d[start + 7] === 0) return; // no checksum to verify
       const ok = foldSum(onesSum(d, start, end, pseudo)) === 0xffff;
-      out(RXD_STAT_UDPCS, ok ? 0 : RXDEXT_ERR_TCPE);
+      this.l4Status = RXD_STAT_UDPCS;
+      this.l4Errors = ok ? 0 : RXDEXT_ERR_TCPE;
     }
   }
 }
