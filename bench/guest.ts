@@ -29,7 +29,7 @@ import { ServedNic } from '../qemu/boot.js';
 import { startGuest, type GuestRun } from '../qemu/guest-run.js';
 import { setup, type GuestImage, type NicSpec, type QemuInstall } from '../qemu/guest/provision.js';
 import { hostToolArgv } from '../qemu/host-tools.js';
-import { ownCpuUs, ownWakeups, procCpuUs } from '../qemu/proc-stats.js';
+import { ownCpuUs, ownWakeups, procCpuUs, qemuThreadCpuUs } from '../qemu/proc-stats.js';
 
 export type GuestBenchKind = 'model' | 'qemu-e1000e' | 'virtio-net';
 
@@ -55,6 +55,9 @@ export interface PhaseCost {
   serverCpuPct: number;
   /** QEMU's CPU, % of one core (vCPU and I/O threads together). */
   qemuCpuPct: number;
+  /** Of that, its vCPU threads (the guest running), and the rest (main loop: device back ends, TAP, irqfds). */
+  qemuVcpuPct: number;
+  qemuOtherPct: number;
   /** Times the server's event-loop thread went to sleep and was woken, per second. */
   wakeupsPerSec: number;
   /** Frames the model moved (both ways) in the phase. */
@@ -284,6 +287,7 @@ interface CostSample {
   wallNs: number;
   serverCpuUs: number;
   qemuCpuUs: number;
+  qemuThreads: { vcpu: number; other: number };
   wakeups: number;
   frames: number;
 }
@@ -294,6 +298,7 @@ function costSample(qemuPid: number | undefined, served: ServedNic | null): Cost
     wallNs: Number(process.hrtime.bigint()),
     serverCpuUs: ownCpuUs(),
     qemuCpuUs: procCpuUs(qemuPid),
+    qemuThreads: qemuThreadCpuUs(qemuPid),
     wakeups: ownWakeups(),
     frames: t ? t.rxPackets + t.txPackets : NaN,
   };
@@ -308,6 +313,8 @@ export function phaseCost(a: CostSample, b: CostSample, served: boolean): PhaseC
     seconds: s,
     serverCpuPct: served ? (100 * cpu) / 1e6 / s : NaN,
     qemuCpuPct: (100 * (b.qemuCpuUs - a.qemuCpuUs)) / 1e6 / s,
+    qemuVcpuPct: (100 * (b.qemuThreads.vcpu - a.qemuThreads.vcpu)) / 1e6 / s,
+    qemuOtherPct: (100 * (b.qemuThreads.other - a.qemuThreads.other)) / 1e6 / s,
     wakeupsPerSec: served ? (b.wakeups - a.wakeups) / s : NaN,
     frames: served ? frames : NaN,
     serverUsPerFrame: served && frames > 0 ? cpu / frames : NaN,
@@ -570,6 +577,9 @@ export function formatGuestTable(results: GuestBenchResult[]): string[] {
     ['QEMU CPU %, TCP g->h', (r) => r.cost?.tcptx?.qemuCpuPct ?? NaN, 1],
     ['server CPU %, TCP h->g', (r) => r.cost?.tcprx?.serverCpuPct ?? NaN, 1],
     ['QEMU CPU %, TCP h->g', (r) => r.cost?.tcprx?.qemuCpuPct ?? NaN, 1],
+    ['server CPU %, RX flood', (r) => r.cost?.rx?.serverCpuPct ?? NaN, 1],
+    ['QEMU vCPU %, RX flood', (r) => r.cost?.rx?.qemuVcpuPct ?? NaN, 1],
+    ['QEMU other threads %, RX flood', (r) => r.cost?.rx?.qemuOtherPct ?? NaN, 1],
     ['server wake-ups/s, TCP g->h', (r) => r.cost?.tcptx?.wakeupsPerSec ?? NaN, 0],
     ['server CPU %, idle guest', (r) => r.cost?.idle?.serverCpuPct ?? NaN, 2],
     ['server wake-ups/s, idle', (r) => r.cost?.idle?.wakeupsPerSec ?? NaN, 0],

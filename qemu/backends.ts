@@ -60,7 +60,7 @@ export function netnsBackend(sys: NativeSys, hostIp = DEFAULT_HOST_IP, nsName?: 
   return {
     description: `tap ${ifname} in netns ${ns} (${hostIp})`,
     netns: { name: ns, ifname, hostIp },
-    attach: (ep) => honorPause(tap.attach(ep), tap),
+    attach: (ep, o) => honorPause(tap.attach(ep), tap, { clock: o?.scheduler }),
     close: () => {
       tap.close();
       try {
@@ -76,7 +76,7 @@ export function netnsBackend(sys: NativeSys, hostIp = DEFAULT_HOST_IP, nsName?: 
 /** An existing (or new, persistent until closed) TAP by name, left for the user to configure. */
 export function tapBackend(sys: NativeSys, name: string): Backend {
   const tap = TapBackend.open(name, { sys });
-  return { description: `tap ${tap.name}`, attach: (ep) => honorPause(tap.attach(ep), tap), close: () => tap.close(), stats: () => ({ ...tap.stats }) };
+  return { description: `tap ${tap.name}`, attach: (ep, o) => honorPause(tap.attach(ep), tap, { clock: o?.scheduler }), close: () => tap.close(), stats: () => ({ ...tap.stats }) };
 }
 
 /** Carrier up, frames counted and dropped. */
@@ -159,7 +159,7 @@ export async function socketBackend(spec: string, o: OpenBackendOptions = {}): P
   const sb = await SocketBackend.open(spec, { log: o.log, trace: o.trace });
   return {
     description: sb.description,
-    attach: (ep) => honorPause(sb.attach(ep), sb),
+    attach: (ep, o) => honorPause(sb.attach(ep), sb, { clock: o?.scheduler }),
     close: () => void sb.close(),
     stats: () => ({ ...sb.stats }),
   };

@@ -21,6 +21,7 @@ import { RingTrace, ForwardingTrace, tracePatternMatcher, formatTrace, type Trac
 import type { TimingParams } from '../device/sim/timing.js';
 import type { StatTotals } from '../device/e1000e/stats.js';
 import type { WireEndpoint, WirePort } from '../wire/wire.js';
+import type { PauseStats } from '../wire/pause.js';
 
 /** Trace points always kept in the ring shown after a failed boot. */
 const RING_POINTS = 'vfu_*,e1000e_link,e1000e_reset,e1000e_*_fault,e1000e_*_bad_*,e1000e_reg_unknown_*,e1000e_reg_write,e1000e_rx_overrun,e1000e_tx_oversize,e1000e_dma_blocked,pci_config_write';
@@ -208,10 +209,18 @@ export class ServedNic {
       `device counters: rx_packets=${t.rxPackets} rx_octets=${t.rxOctets} tx_packets=${t.txPackets} tx_octets=${t.txOctets} rx_missed=${t.rxMissed} rx_no_buffers=${t.rxNoBuffers}`,
       `interrupts delivered: intx=${irq.delivered[0]} msi=${irq.delivered[1]} msix=${irq.delivered[2]} (per vector ${d.irq.counts.msix.join('/')}) dropped=${irq.dropped.reduce((a, b) => a + b, 0)}`,
       `backend ${this.backend.description}: ${Object.entries(this.backend.stats()).map(([k, v]) => `${k}=${v}`).join(' ')}`,
+      ...this.pauseLine(),
       rxAccountLine(this.rxAccount()),
       `vfio-user: ${this.server.connections} connection(s), ${this.dev.stats.messages} messages (${this.dev.stats.posted} posted, ${this.dev.stats.errors} errors${this.dev.stats.recentErrors.length ? `: ${[...new Set(this.dev.stats.recentErrors)].join(', ')}` : ''}), DMA faults ${this.dev.dma.faults}; by command: ${Object.entries(this.dev.stats.byCommand).sort((a, b) => b[1] - a[1]).slice(0, 5).map(([k, n]) => `${k} ${n}`).join(', ')}`,
       ...(cap ? [`capture ${this.o.pcap}: ${cap.frames} frames, ${cap.bytes} bytes${cap.dropped ? `, ${cap.dropped} not written (size limit)` : ''}`] : []),
     ];
+  }
+
+  /** What 802.3x PAUSE did to the backend (only once the NIC has sent one). */
+  private pauseLine(): string[] {
+    const p = (this.port as Partial<{ pause: PauseStats }>).pause;
+    if (!p || p.xoff + p.xon === 0) return [];
+    return [`backend paused by the NIC: ${p.xoff} XOFF, ${p.xon} XON, ${p.timeouts} pause(s) ran out, not read for ${Math.round(p.pausedMs)} ms`];
   }
 
   /** A snapshot of the counters the counters view shows. */

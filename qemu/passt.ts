@@ -80,7 +80,7 @@ export async function passtBackend(spec: string, o: OpenBackendOptions = {}): Pr
     return {
       description: `passt (pid ${proc.pid}, guest ${PASST_GUEST}/${PASST_PREFIX} by DHCP, gateway ${PASST_GATEWAY} = host loopback)`,
       dhcp: true,
-      attach: (ep) => honorPause(backend.attach(ep), backend),
+      attach: (ep, o) => honorPause(backend.attach(ep), backend, { clock: o?.scheduler }),
       close: () => {
         void backend.close();
         kill();

@@ -1,7 +1,7 @@
 // What a process costs, from /proc: CPU time of any process, and this process's sleeps and wake-ups.
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 let clkTck = 0;
 /** Clock ticks per second of /proc/<pid>/stat times. */
@@ -45,4 +45,32 @@ export function ownWakeups(): number {
   } catch {
     return NaN;
   }
+}
+
+/**
+ * CPU time of a QEMU process split by thread, in microseconds: its vCPU threads (named
+ * "CPU n/TCG" or "CPU n/KVM") and everything else (the main loop, which under TCG runs device
+ * back ends, TAP reads and irqfd handling, plus helpers). NaN when gone.
+ */
+export function qemuThreadCpuUs(pid: number | undefined): { vcpu: number; other: number } {
+  if (!pid) return { vcpu: NaN, other: NaN };
+  let vcpu = 0;
+  let other = 0;
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      try {
+        const st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
+        const comm = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
+        const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+        const us = ((Number(f[11]) + Number(f[12])) * 1e6) / ticksPerSecond();
+        if (/^CPU \d+\//.test(comm)) vcpu += us;
+        else other += us;
+      } catch {
+        /* the thread ended */
+      }
+    }
+  } catch {
+    return { vcpu: NaN, other: NaN };
+  }
+  return { vcpu, other };
 }

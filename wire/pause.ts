@@ -1,6 +1,6 @@
 // 802.3x PAUSE toward a backend: the link partner of a served NIC honours the NIC's XOFF/XON by not reading its host side.
 
-import type { WirePort } from './wire.js';
+import type { WirePort, WireScheduler } from './wire.js';
 import type { GsoRequest } from '../device/host.js';
 import { ETH_P_MAC_CONTROL, MAC_CONTROL_PAUSE, PAUSE_QUANTUM_BITS } from '../device/e1000e/defs.js';
 
@@ -20,10 +20,23 @@ export interface PausableReader {
   setReadPaused(paused: boolean): void;
 }
 
+export interface HonorPauseOptions {
+  /** Link rate the pause quanta are counted at (default 1000 Mbit/s). */
+  linkMbps?: number;
+  /**
+   * The NIC's own clock (the served device's), so that the pause runs out in the time base of
+   * the NIC's refresh: a NIC that refreshes XOFF at half the pause time always does so before
+   * its partner resumes, however late the server gets to run. Without one, Node's timers.
+   */
+  clock?: WireScheduler;
+}
+
 /** PAUSE frames a backend port honoured. */
 export interface PauseStats {
   xoff: number;
   xon: number;
+  /** Pauses that ended by their time running out (not by XON). */
+  timeouts: number;
   /** Wall milliseconds the backend spent not reading. */
   pausedMs: number;
 }
@@ -34,11 +47,16 @@ export interface PauseStats {
  * resumes at once; other frames pass. The backend's kernel queue then fills and drops, as a
  * real switch port's would.
  */
-export function honorPause(port: WirePort, reader: PausableReader, linkMbps = 1000): WirePort & { readonly pause: PauseStats } {
-  const pause: PauseStats = { xoff: 0, xon: 0, pausedMs: 0 };
+export function honorPause(port: WirePort, reader: PausableReader, o: HonorPauseOptions = {}): WirePort & { readonly pause: PauseStats } {
+  const linkMbps = o.linkMbps ?? 1000;
+  const clock = o.clock;
+  const pause: PauseStats = { xoff: 0, xon: 0, timeouts: 0, pausedMs: 0 };
   let timer: NodeJS.Timeout | null = null;
+  /** Bumped by every XOFF and XON: a pause-time expiry from an earlier one does nothing. */
+  let gen = 0;
   let since = 0;
   const resume = (): void => {
+    gen++;
     if (timer) clearTimeout(timer);
     timer = null;
     if (since) {
@@ -66,13 +84,23 @@ export function honorPause(port: WirePort, reader: PausableReader, linkMbps = 10
       }
       pause.xoff++;
       if (timer) clearTimeout(timer);
+      timer = null;
       if (!since) {
         since = performance.now();
         reader.setReadPaused(true);
       }
-      const ms = (q * PAUSE_QUANTUM_BITS) / (linkMbps * 1000);
-      timer = setTimeout(resume, Math.max(1, Math.ceil(ms)));
-      timer.unref?.();
+      const mine = ++gen;
+      const expire = (): void => {
+        if (mine !== gen) return; // refreshed or released since
+        pause.timeouts++;
+        resume();
+      };
+      const ns = (q * PAUSE_QUANTUM_BITS * 1000) / linkMbps;
+      if (clock) clock.schedule(Math.ceil(ns), expire);
+      else {
+        timer = setTimeout(expire, Math.max(1, Math.ceil(ns / 1e6)));
+        timer.unref?.();
+      }
     },
     detach(): void {
       resume();

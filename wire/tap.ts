@@ -67,6 +67,8 @@ export class TapBackend {
   private readonly budget: number;
   /** The NIC sent XOFF: the host side is not read until XON or the pause time ends. */
   private readPaused = false;
+  /** The poll watch was stopped while paused (readable with nothing to do); XON starts it again. */
+  private watchStopped = false;
 
   private constructor(
     private readonly sys: NativeSys,
@@ -110,10 +112,12 @@ export class TapBackend {
   setReadPaused(paused: boolean): void {
     if (this.fd < 0 || paused === this.readPaused) return;
     this.readPaused = paused;
-    // Stop and start the one watch: under a flood the NIC pauses and resumes thousands of
-    // times a second, and a new poll handle each time cost two more syscalls.
-    if (paused) this.pollHandle?.stop();
-    else this.pollHandle?.start('r');
+    // Under a flood the NIC sends XOFF and XON thousands of times a second, often within one
+    // loop turn, so the watch is stopped lazily: only when the TAP turns readable while paused.
+    if (!paused && this.watchStopped) {
+      this.watchStopped = false;
+      this.pollHandle?.start('r');
+    }
   }
 
   /** Carrier toward the NIC: up while the TAP is open. */
@@ -222,6 +226,12 @@ export class TapBackend {
 
   private onReadable(status: number): void {
     if (status < 0) return this.fail(new Error(`TAP ${this.name}: poll error ${errnoName(status)}`));
+    if (this.readPaused) {
+      // Level-triggered: leave the frames queued and stop watching until XON or the pause ends.
+      this.watchStopped = true;
+      this.pollHandle?.stop();
+      return;
+    }
     // A frame handed over may make the NIC send XOFF (setReadPaused):
     // a partner that honours pause sends nothing more, so the loop stops there too.
     for (let i = 0; i < this.budget && this.fd >= 0 && !this.readPaused; i++) {

@@ -37,6 +37,9 @@ describe('guest comparison benchmark (smoke)', () => {
         expect(c, `${r.kind} ${phase} cost${explain}`).toBeDefined();
         expect(c!.seconds).toBeGreaterThan(0);
         expect(c!.qemuCpuPct >= 0 && c!.qemuCpuPct <= 100 * 4, `${r.kind} ${phase} QEMU CPU ${c!.qemuCpuPct}`).toBe(true);
+        // Split by thread: the vCPU ran the guest; the two parts add up to the whole (tick rounding aside).
+        expect(c!.qemuVcpuPct >= 0 && c!.qemuOtherPct >= 0, `${r.kind} ${phase} QEMU threads ${c!.qemuVcpuPct} + ${c!.qemuOtherPct}`).toBe(true);
+        expect(Math.abs(c!.qemuVcpuPct + c!.qemuOtherPct - c!.qemuCpuPct)).toBeLessThan(15);
         if (r.kind === 'model') {
           expect(c!.serverCpuPct >= 0 && c!.serverCpuPct <= 200, `server CPU ${c!.serverCpuPct}`).toBe(true);
           expect(c!.wakeupsPerSec).toBeGreaterThanOrEqual(0);

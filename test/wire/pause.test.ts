@@ -3,6 +3,7 @@
 import { describe, it, expect } from 'vitest';
 import { honorPause, pauseQuanta } from '../../wire/pause.js';
 import type { WirePort } from '../../wire/wire.js';
+import { EventQueue } from '../../device/sim/event-queue.js';
 
 function pauseFrame(quanta: number): Uint8Array {
   const f = new Uint8Array(60);
@@ -56,5 +57,32 @@ describe('PAUSE toward a backend', () => {
     await new Promise((r) => setTimeout(r, 60));
     expect(calls).toEqual([true, false]);
     expect(p.pause.pausedMs).toBeGreaterThan(30);
+  });
+
+  it("on the NIC's clock: a pause runs out after its quanta, a refresh at half time keeps it, XON ends it and a stale expiry does nothing", () => {
+    const q = new EventQueue();
+    const { port } = fakePort();
+    const calls: boolean[] = [];
+    const p = honorPause(port, { setReadPaused: (x) => void calls.push(x) }, { clock: q });
+    const quantaNs = 0x680 * 512; // 851,968 ns at 1 Gbit/s
+    p.send(pauseFrame(0x680));
+    q.run(quantaNs - 1);
+    expect(calls).toEqual([true]);
+    q.run(quantaNs);
+    expect(calls).toEqual([true, false]);
+    expect(p.pause.timeouts).toBe(1);
+    // Refreshed at half the pause time, again and again: never resumes in between.
+    const t0 = q.now();
+    p.send(pauseFrame(0x680));
+    for (let i = 1; i <= 10; i++) {
+      q.run(t0 + (i * quantaNs) / 2);
+      p.send(pauseFrame(0x680));
+    }
+    expect(calls).toEqual([true, false, true]);
+    // XON: resumes at once; the pending expiry of the last XOFF changes nothing later.
+    p.send(pauseFrame(0));
+    q.run(q.now() + 2 * quantaNs);
+    expect(calls).toEqual([true, false, true, false]);
+    expect([p.pause.xoff, p.pause.xon, p.pause.timeouts]).toEqual([12, 1, 1]);
   });
 });
