@@ -18,23 +18,45 @@ function fakeTimer() {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 describe('WallClock', () => {
-  it('starts one periodic tick for events due soon, runs them on it, and stops it when the queue goes quiet', async () => {
+  it('rides one periodic tick while events come closer together than the look-ahead, and stops it when the queue goes quiet', async () => {
+    const t = fakeTimer();
+    const c = new WallClock({ wakeTimer: t.factory, lookaheadNs: 2_000_000 });
+    const ran: number[] = [];
+    // 1 ms apart from 30 ms on: closer together than the 2 ms look-ahead.
+    for (let i = 0; i < 20; i++) c.schedule(30_000_000 + i * 1_000_000, () => ran.push(i));
+    // Nothing soon: one one-shot expiry for the first, at most a look-ahead early.
+    expect(t.sets).toHaveLength(1);
+    expect(t.sets[0]![1]).toBe(0);
+    expect(t.sets[0]![0]).toBeGreaterThan(20_000_000);
+    expect(t.sets[0]![0]).toBeLessThanOrEqual(28_000_000);
+    await sleep(29);
+    t.fire();
+    expect(ran.length).toBeGreaterThan(0);
+    // The rest come every window: a periodic tick of one look-ahead takes over (unless this ran so late that all were due).
+    if (ran.length < 20) expect(t.sets.at(-1)![1]).toBe(2_000_000);
+    await sleep(25);
+    t.fire();
+    expect(ran).toEqual([...Array(20).keys()]);
+    for (let i = 0; i < 40; i++) t.fire(); // ticks with nothing due
+    if (t.sets.some(([, iv]) => iv > 0)) expect(t.sets.at(-1)).toEqual([0, 0]);
+    expect(c.timerSets).toBeLessThanOrEqual(3);
+    c.stop();
+  });
+
+  it('gives sparse events one one-shot expiry each instead of a tick that finds nothing due', async () => {
     const t = fakeTimer();
     const c = new WallClock({ wakeTimer: t.factory, lookaheadNs: 50_000 });
     const ran: number[] = [];
-    // Every 0.1 ms from 1 ms on: far enough out that a slow start still finds the first one not yet due.
-    for (let i = 1; i <= 20; i++) c.schedule(1_000_000 + i * 100_000, () => ran.push(i));
-    // One timerfd_settime for all of them: a 50 us tick, first expiry at most one tick out.
-    expect(t.sets.length).toBe(1);
-    expect(t.sets[0]![1]).toBe(50_000);
-    expect(t.sets[0]![0]).toBeLessThanOrEqual(50_000);
-    await sleep(5);
+    for (let i = 1; i <= 3; i++) c.schedule(i * 10_000_000, () => ran.push(i)); // 10, 20, 30 ms
+    for (let i = 1; i <= 3; i++) {
+      await sleep(10);
+      t.fire();
+    }
+    await sleep(3);
     t.fire();
-    expect(ran.length).toBe(20); // all due by now: one wake ran them in order
-    expect(ran).toEqual([...ran].sort((a, b) => a - b));
-    for (let i = 0; i < 40; i++) t.fire(); // ticks with nothing due
-    expect(t.sets.at(-1)).toEqual([0, 0]);
-    expect(c.timerSets).toBe(2);
+    expect(ran).toEqual([1, 2, 3]);
+    expect(t.sets.every(([, iv]) => iv === 0)).toBe(true); // never a periodic tick
+    expect(t.sets.length).toBeLessThanOrEqual(3);
     c.stop();
   });
 
