@@ -125,9 +125,18 @@ export class ServedNic {
     this.dev = new VfioUserDevice({ mac: o.mac ?? DEFAULT_MAC, io: nativeSessionIo(this.sys), trace: sink, timing: o.timing, name });
     clock = () => this.dev.clock.now();
     // Wall-clock ns since the epoch of this.dev.clock's wall reading (pcap timestamps and trace records share it).
-    // performance.timeOrigin + now() is the system clock to a microsecond (Date.now() is 1 ms coarse),
-    // so these line up with other programs' gettimeofday stamps (QEMU's trace log, tcpdump).
-    const epochNs0 = BigInt(Math.round((performance.timeOrigin + performance.now()) * 1e6)) - BigInt(Math.round(this.dev.clock.wallNs()));
+    // The system clock to a microsecond, so these line up with other programs' gettimeofday
+    // stamps (QEMU's trace log, tcpdump): Date.now() is read until it ticks over (at most 1 ms,
+    // once), and that edge is tied to the device clock's wall reading. performance.timeOrigin
+    // would not do: it is taken at process start and drifts from the system clock after.
+    const ms0 = Date.now();
+    let ms = ms0;
+    let atEdge = 0;
+    while (ms === ms0) {
+      atEdge = this.dev.clock.wallNs();
+      ms = Date.now();
+    }
+    const epochNs0 = BigInt(ms) * 1_000_000n - BigInt(Math.round(atEdge));
     const epochUs0 = Number(epochNs0 / 1000n);
     wallUs = () => epochUs0 + Math.round(this.dev.clock.wallNs() / 1000);
     this.ownsBackend = ownsBackend ?? typeof o.backend !== 'object';
