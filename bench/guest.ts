@@ -221,6 +221,23 @@ exit 0
 `;
 }
 
+/**
+ * QEMU's `-netdev tap` creates its TAP in our namespace: wait for it, move it into the
+ * benchmark's namespace and give it the host side's MAC and address there.
+ */
+export async function moveQemuTap(g: GuestRun, tap: string, ns: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (!existsSync(`/sys/class/net/${tap}`)) {
+    if (g.exitInfo) throw new Error(`QEMU exited before creating ${tap}: ${g.qemuStderr.trim().split('\n').slice(-3).join(' | ')}`);
+    if (Date.now() > deadline) throw new Error(`QEMU did not create TAP ${tap} within 20 s`);
+    await sleep(20);
+  }
+  ipCmd(['link', 'set', tap, 'netns', ns]);
+  ipCmd(['-n', ns, 'link', 'set', tap, 'address', HOST_MAC]);
+  ipCmd(['-n', ns, 'addr', 'add', `${HOST_IP}/${PREFIX}`, 'dev', tap]);
+  ipCmd(['-n', ns, 'link', 'set', tap, 'up']);
+}
+
 export function ipCmd(args: string[]): void {
   execFileSync('ip', args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
 }
@@ -439,17 +456,7 @@ async function benchKind(kind: GuestBenchKind, env: Env, plan: Plan, log: (l: st
     const t0 = Date.now(); // startGuest composes the initrd, then spawns QEMU just before returning
 
     if (kind !== 'model') {
-      // QEMU creates the TAP in our namespace; move it into the benchmark's and configure it there.
-      const deadline = Date.now() + 20_000;
-      while (!existsSync(`/sys/class/net/${tap}`)) {
-        if (g.exitInfo) throw new Error(`QEMU exited before creating ${tap}: ${g.qemuStderr.trim().split('\n').slice(-3).join(' | ')}`);
-        if (Date.now() > deadline) throw new Error(`QEMU did not create TAP ${tap} within 20 s`);
-        await sleep(20);
-      }
-      ipCmd(['link', 'set', tap, 'netns', ns]);
-      ipCmd(['-n', ns, 'link', 'set', tap, 'address', HOST_MAC]);
-      ipCmd(['-n', ns, 'addr', 'add', `${HOST_IP}/${PREFIX}`, 'dev', tap]);
-      ipCmd(['-n', ns, 'link', 'set', tap, 'up']);
+      await moveQemuTap(g, tap, ns);
     }
 
     const linkLine = await g.waitFor(/NICSIM-LINK-UP|NICSIM-LINK-TIMEOUT/, plan.bootTimeoutMs);

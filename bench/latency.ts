@@ -14,14 +14,14 @@
  * RTT (its stack from ping to TDT and from NAPI to ping). Medians over the pings are printed.
  */
 
-import { mkdtempSync, readFileSync, rmSync, existsSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { TimingParams } from '../device/sim/timing.js';
 import { ServedNic } from '../qemu/boot.js';
 import { startGuest, type GuestRun } from '../qemu/guest-run.js';
 import { setup, type NicSpec } from '../qemu/guest/provision.js';
-import { GUEST_IP, HOST_IP, HOST_MAC, PREFIX, ipCmd, tryIp } from './guest.js';
+import { GUEST_IP, HOST_IP, HOST_MAC, PREFIX, ipCmd, moveQemuTap, tryIp } from './guest.js';
 
 export type LatencyKind = 'model' | 'qemu-e1000e';
 export const LATENCY_KINDS: LatencyKind[] = ['model', 'qemu-e1000e'];
@@ -279,18 +279,7 @@ async function oneKind(kind: LatencyKind, env: Awaited<ReturnType<typeof setup>>
       qemuArgs,
     });
     const g = run;
-    if (kind !== 'model') {
-      const deadline = Date.now() + 20_000;
-      while (!existsSync(`/sys/class/net/${tap}`)) {
-        if (g.exitInfo) throw new Error(`QEMU exited before creating ${tap}: ${g.qemuStderr.trim().split('\n').slice(-3).join(' | ')}`);
-        if (Date.now() > deadline) throw new Error(`QEMU did not create TAP ${tap} within 20 s`);
-        await new Promise((res) => setTimeout(res, 20));
-      }
-      ipCmd(['link', 'set', tap, 'netns', ns]);
-      ipCmd(['-n', ns, 'link', 'set', tap, 'address', HOST_MAC]);
-      ipCmd(['-n', ns, 'addr', 'add', `${HOST_IP}/${PREFIX}`, 'dev', tap]);
-      ipCmd(['-n', ns, 'link', 'set', tap, 'up']);
-    }
+    if (kind !== 'model') await moveQemuTap(g, tap, ns);
     await g.waitFor(/LAT-GO|LAT-ERR/, 180_000);
     await g.waitFor(/LAT-DONE/, (o.pings * o.interval + 30) * 1000);
     await g.waitFor(/NICSIM-RUN-EXIT=/, 30_000);
