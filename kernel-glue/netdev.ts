@@ -119,20 +119,76 @@ export interface NetDeviceOps {
   ndo_change_mtu?(dev: NetDevice, mtu: number): number;
   ndo_set_features?(dev: NetDevice, features: number): number;
   ndo_validate_addr?(dev: NetDevice): number;
+  /** Picks the TX queue for an skb (else the flow hash decides). */
+  ndo_select_queue?(dev: NetDevice, skb: SkBuff): number;
 }
 
 /** An RX tap: sees each skb the stack receives; the skb is freed after all taps ran (copy to keep). */
 export type RxHandler = (skb: SkBuff) => void;
 
-/** Byte queue limits state (counters only). */
+/**
+ * Byte queue limits of one TX queue (struct dql): what was handed to hardware and what it
+ * completed, and (when the device enforces limits) how many bytes may be in flight.
+ */
 export interface BqlState {
   queuedPackets: number;
   queuedBytes: number;
   completedPackets: number;
   completedBytes: number;
+  /** Bytes that may be in flight before the stack stops the queue (__QUEUE_STATE_STACK_XOFF). */
+  limit: number;
+  /** Bounds the limit moves within (sysfs byte_queue_limits/limit_min, limit_max). */
+  limitMin: number;
+  limitMax: number;
+  /** The queue went over its limit since the last completion. */
+  overLimit: boolean;
+  /** Smallest excess in flight seen since shrinkStart (bytes that were never needed). */
+  lowestSlack: number;
+  /** Jiffies when the current slack watch began. */
+  shrinkStart: number;
 }
 
-/** struct net_device with one TX queue. */
+/** Largest BQL limit (as Linux's DQL_MAX_LIMIT: a quarter of the 32-bit counter range, near enough). */
+export const BQL_LIMIT_MAX = 0x3fffffff;
+/** How long a queue must show slack before its limit is lowered (Linux holds it for HZ). */
+const BQL_SLACK_HOLD = HZ;
+
+function newBql(): BqlState {
+  return { queuedPackets: 0, queuedBytes: 0, completedPackets: 0, completedBytes: 0, limit: 0, limitMin: 0, limitMax: BQL_LIMIT_MAX, overLimit: false, lowestSlack: Infinity, shrinkStart: 0 };
+}
+
+/** Per-queue counters of what the stack handed the driver and dropped (the per-queue part of `ip -s`, `ethtool -S`). */
+export interface QueueStats {
+  packets: number;
+  bytes: number;
+  dropped: number;
+}
+
+/** struct netdev_queue: one TX queue with its own pfifo, stop state and BQL. */
+export class NetdevQueue {
+  readonly qdisc = new Ring<SkBuff>(1024);
+  /** __QUEUE_STATE_DRV_XOFF: the driver stopped it (ring full). */
+  stopped = false;
+  /** __QUEUE_STATE_STACK_XOFF: BQL stopped it (limit reached). */
+  stackStopped = false;
+  qdiscRunning = false;
+  /** jiffies of this queue's last transmit. */
+  trans_start = 0;
+  readonly bql: BqlState = newBql();
+  readonly stats: QueueStats = { packets: 0, bytes: 0, dropped: 0 };
+  constructor(
+    readonly dev: NetDevice,
+    readonly index: number,
+  ) {}
+}
+
+/** struct netdev_rx_queue: the per-queue RX counters (skbs delivered with skb_record_rx_queue). */
+export class NetdevRxQueue {
+  readonly stats: QueueStats = { packets: 0, bytes: 0, dropped: 0 };
+  constructor(readonly index: number) {}
+}
+
+/** struct net_device with its TX and RX queues (one of each unless allocated with alloc_etherdev_mqs). */
 export class NetDevice<P = unknown> {
   name = 'eth%d';
   readonly dev_addr = new Uint8Array(6);
@@ -175,27 +231,63 @@ export class NetDevice<P = unknown> {
   present = true;
   /** !__LINK_STATE_NOCARRIER. */
   carrier = true;
-  /** __QUEUE_STATE_DRV_XOFF of the single TX queue. */
-  queueStopped = false;
-  /** jiffies of the last successful transmit. */
+  /** Allocated queues, and how many are in use (netif_set_real_num_tx_queues/rx_queues). */
+  readonly num_tx_queues: number;
+  readonly num_rx_queues: number;
+  real_num_tx_queues: number;
+  real_num_rx_queues: number;
+  readonly txq: NetdevQueue[];
+  readonly rxq: NetdevRxQueue[];
+  /**
+   * BQL's dynamic limit stops a queue (STACK_XOFF) once it has that many bytes in flight.
+   * Linux always enforces it; here a device created with alloc_etherdev_mqs does, and the
+   * single-queue alloc_etherdev keeps BQL to its counters (the e1000e driver and its tests).
+   */
+  bqlLimits = false;
+  /** __QUEUE_STATE_DRV_XOFF of TX queue 0 (netif_stop_queue and friends act on queue 0). */
+  get queueStopped(): boolean {
+    return this.txq[0]!.stopped;
+  }
+  set queueStopped(v: boolean) {
+    this.txq[0]!.stopped = v;
+  }
+  /** TX queue 0's pfifo. */
+  get qdisc(): Ring<SkBuff> {
+    return this.txq[0]!.qdisc;
+  }
+  get qdiscRunning(): boolean {
+    return this.txq[0]!.qdiscRunning;
+  }
+  set qdiscRunning(v: boolean) {
+    this.txq[0]!.qdiscRunning = v;
+  }
+  /** TX queue 0's BQL. */
+  get bql(): BqlState {
+    return this.txq[0]!.bql;
+  }
+  /** jiffies of the last successful transmit on any queue. */
   trans_start = 0;
   /** Times ndo_tx_timeout was called. */
   txTimeouts = 0;
   /** NETDEV_TX_BUSY returns. */
   txBusy = 0;
-  readonly qdisc = new Ring<SkBuff>(1024);
-  qdiscRunning = false;
   txScheduled = false;
   readonly napis = new Set<NapiStruct>();
   readonly rxHandlers: RxHandler[] = [];
-  readonly bql: BqlState = { queuedPackets: 0, queuedBytes: 0, completedPackets: 0, completedBytes: 0 };
   readonly watchdogTimer = new TimerList();
 
   constructor(
     readonly kernel: Kernel,
     /** Driver-private state (netdev_priv). Writable so a driver can build it after the netdev. */
     public priv: P,
+    txqs = 1,
+    rxqs = 1,
   ) {
+    if (!(Number.isInteger(txqs) && txqs >= 1 && Number.isInteger(rxqs) && rxqs >= 1)) throw new Error(`net_device: ${txqs} TX and ${rxqs} RX queues`);
+    this.num_tx_queues = this.real_num_tx_queues = txqs;
+    this.num_rx_queues = this.real_num_rx_queues = rxqs;
+    this.txq = Array.from({ length: txqs }, (_, i) => new NetdevQueue(this, i));
+    this.rxq = Array.from({ length: rxqs }, (_, i) => new NetdevRxQueue(i));
     this.watchdogTimer.internal = true;
     timer_setup(kernel, this.watchdogTimer, () => dev_watchdog(this), 0);
     this.watchdogTimer.owner = null;
@@ -248,9 +340,83 @@ export class NetCore {
 export function alloc_etherdev<P>(kernel: Kernel, priv: P): NetDevice<P> {
   return new NetDevice<P>(kernel, priv);
 }
-/** Multi-queue variant; only one queue is modelled. */
-export function alloc_etherdev_mq<P>(kernel: Kernel, priv: P, _queues: number): NetDevice<P> {
-  return alloc_etherdev(kernel, priv);
+/** An Ethernet device with `txqs` TX and `rxqs` RX queues, BQL limits enforced (alloc_etherdev_mqs). */
+export function alloc_etherdev_mqs<P>(kernel: Kernel, priv: P, txqs: number, rxqs: number): NetDevice<P> {
+  const dev = new NetDevice<P>(kernel, priv, txqs, rxqs);
+  dev.bqlLimits = true;
+  return dev;
+}
+
+/** The same number of TX and RX queues. */
+export function alloc_etherdev_mq<P>(kernel: Kernel, priv: P, queues: number): NetDevice<P> {
+  return alloc_etherdev_mqs(kernel, priv, queues, queues);
+}
+
+/**
+ * Queues in use for TX (1..num_tx_queues). Queues beyond the new count are stopped and their
+ * backlog dropped (qdisc_reset_all_tx_gt). 0 or -EINVAL.
+ */
+export function netif_set_real_num_tx_queues(dev: NetDevice, n: number): number {
+  if (!Number.isInteger(n) || n < 1 || n > dev.num_tx_queues) return -EINVAL;
+  for (let i = n; i < dev.real_num_tx_queues; i++) {
+    const q = dev.txq[i]!;
+    while (q.qdisc.length > 0) {
+      kfree_skb(q.qdisc.shift()!);
+      q.stats.dropped++;
+      dev.core_stats.tx_dropped++;
+    }
+  }
+  dev.real_num_tx_queues = n;
+  return 0;
+}
+
+/** Queues in use for RX (1..num_rx_queues). 0 or -EINVAL. */
+export function netif_set_real_num_rx_queues(dev: NetDevice, n: number): number {
+  if (!Number.isInteger(n) || n < 1 || n > dev.num_rx_queues) return -EINVAL;
+  dev.real_num_rx_queues = n;
+  return 0;
+}
+
+export function netdev_get_tx_queue(dev: NetDevice, i: number): NetdevQueue {
+  const q = dev.txq[i];
+  if (!q) throw new Error(`netdev_get_tx_queue: ${dev.name} has no TX queue ${i}`);
+  return q;
+}
+
+/** Allows transmission on one queue (no qdisc kick). */
+export function netif_tx_start_queue(q: NetdevQueue): void {
+  q.stopped = false;
+}
+/** Stops one queue: its pfifo holds packets until it is woken. */
+export function netif_tx_stop_queue(q: NetdevQueue): void {
+  q.stopped = true;
+}
+/** Restarts one stopped queue and schedules NET_TX. */
+export function netif_tx_wake_queue(q: NetdevQueue): void {
+  if (q.stopped) {
+    q.stopped = false;
+    __netif_schedule(q.dev);
+  }
+}
+/** The driver stopped it. */
+export function netif_tx_queue_stopped(q: NetdevQueue): boolean {
+  return q.stopped;
+}
+/** The driver or BQL stopped it: the qdisc hands it nothing (netif_xmit_stopped). */
+export function netif_xmit_stopped(q: NetdevQueue): boolean {
+  return q.stopped || q.stackStopped;
+}
+export function netif_stop_subqueue(dev: NetDevice, i: number): void {
+  netif_tx_stop_queue(netdev_get_tx_queue(dev, i));
+}
+export function netif_wake_subqueue(dev: NetDevice, i: number): void {
+  netif_tx_wake_queue(netdev_get_tx_queue(dev, i));
+}
+export function netif_start_subqueue(dev: NetDevice, i: number): void {
+  netif_tx_start_queue(netdev_get_tx_queue(dev, i));
+}
+export function __netif_subqueue_stopped(dev: NetDevice, i: number): boolean {
+  return netif_tx_queue_stopped(netdev_get_tx_queue(dev, i));
 }
 
 /** The driver-private state. */
@@ -337,7 +503,7 @@ export function dev_close(dev: NetDevice): void {
 }
 
 function qdisc_reset(dev: NetDevice): void {
-  for (let skb = dev.qdisc.shift(); skb !== undefined; skb = dev.qdisc.shift()) kfree_skb(skb);
+  for (const q of dev.txq) for (let skb = q.qdisc.shift(); skb !== undefined; skb = q.qdisc.shift()) kfree_skb(skb);
 }
 
 /** Calls ndo_set_rx_mode when the device is up. */
@@ -352,30 +518,33 @@ export function netif_running(dev: NetDevice): boolean {
   return dev.running;
 }
 
-/** Allows transmission (no qdisc kick). */
+/** Allows transmission on queue 0 (no qdisc kick). */
 export function netif_start_queue(dev: NetDevice): void {
   dev.queueStopped = false;
 }
-export const netif_tx_start_all_queues = netif_start_queue;
+export function netif_tx_start_all_queues(dev: NetDevice): void {
+  for (const q of dev.txq) q.stopped = false;
+}
 
-/** Stops transmission: the qdisc holds packets until netif_wake_queue. */
+/** Stops transmission on queue 0: its qdisc holds packets until netif_wake_queue. */
 export function netif_stop_queue(dev: NetDevice): void {
   dev.queueStopped = true;
 }
-export const netif_tx_stop_all_queues = netif_stop_queue;
-/** Stops the queue (used on the way down). */
-export const netif_tx_disable = netif_stop_queue;
-
-/** Restarts a stopped queue and schedules NET_TX so queued packets go out. */
-export function netif_wake_queue(dev: NetDevice): void {
-  if (dev.queueStopped) {
-    dev.queueStopped = false;
-    __netif_schedule(dev);
-  }
+export function netif_tx_stop_all_queues(dev: NetDevice): void {
+  for (const q of dev.txq) q.stopped = true;
 }
-export const netif_tx_wake_all_queues = netif_wake_queue;
+/** Stops every queue (used on the way down). */
+export const netif_tx_disable = netif_tx_stop_all_queues;
 
-/** True while stopped. */
+/** Restarts queue 0 if stopped and schedules NET_TX so queued packets go out. */
+export function netif_wake_queue(dev: NetDevice): void {
+  netif_tx_wake_queue(dev.txq[0]!);
+}
+export function netif_tx_wake_all_queues(dev: NetDevice): void {
+  for (const q of dev.txq) netif_tx_wake_queue(q);
+}
+
+/** True while queue 0 is stopped. */
 export function netif_queue_stopped(dev: NetDevice): boolean {
   return dev.queueStopped;
 }
@@ -395,7 +564,7 @@ export function netif_carrier_on(dev: NetDevice): void {
   dev.carrier = true;
   if (dev.running) dev_watchdog_up(dev);
   // dev_activate: the real qdisc is back; anything waiting in it gets a run.
-  if (dev.qdisc.length > 0) __netif_schedule(dev);
+  if (dev.txq.some((q) => q.qdisc.length > 0)) __netif_schedule(dev);
   const t = dev.kernel.trace;
   if (t.enabled('net_carrier')) t.emit('net_carrier', { dev: dev.name, up: true });
 }
@@ -405,9 +574,12 @@ export function netif_carrier_off(dev: NetDevice): void {
   if (!dev.carrier) return;
   dev.carrier = false;
   // linkwatch -> dev_deactivate -> qdisc_reset: what was queued for a dead link is dropped.
-  while (dev.qdisc.length > 0) {
-    kfree_skb(dev.qdisc.shift()!);
-    dev.core_stats.tx_dropped++;
+  for (const q of dev.txq) {
+    while (q.qdisc.length > 0) {
+      kfree_skb(q.qdisc.shift()!);
+      q.stats.dropped++;
+      dev.core_stats.tx_dropped++;
+    }
   }
   const t = dev.kernel.trace;
   if (t.enabled('net_carrier')) t.emit('net_carrier', { dev: dev.name, up: false });
@@ -427,7 +599,7 @@ export function netif_device_present(dev: NetDevice): boolean {
 export function netif_device_detach(dev: NetDevice): void {
   if (!dev.present) return;
   dev.present = false;
-  if (dev.running) netif_stop_queue(dev);
+  if (dev.running) netif_tx_stop_all_queues(dev);
 }
 
 /** Marks the device back: wakes the queue and the watchdog if running. */
@@ -435,7 +607,7 @@ export function netif_device_attach(dev: NetDevice): void {
   if (dev.present) return;
   dev.present = true;
   if (dev.running) {
-    netif_wake_queue(dev);
+    netif_tx_wake_all_queues(dev);
     if (dev.carrier) dev_watchdog_up(dev);
   }
 }
@@ -445,26 +617,79 @@ export function netif_trans_update(dev: NetDevice): void {
   dev.trans_start = dev.kernel.jiffies;
 }
 
-/** BQL: bytes handed to hardware. */
-export function netdev_sent_queue(dev: NetDevice, bytes: number): void {
-  dev.bql.queuedPackets++;
-  dev.bql.queuedBytes += bytes;
+/**
+ * BQL: `bytes` handed to the hardware on queue `q`. With limits on, a queue whose bytes in
+ * flight pass its limit is stopped by the stack (STACK_XOFF) until completions bring it under.
+ */
+export function netdev_tx_sent_queue(q: NetdevQueue, bytes: number): void {
+  const b = q.bql;
+  b.queuedPackets++;
+  b.queuedBytes += bytes;
+  if (!q.dev.bqlLimits) return;
+  if (b.queuedBytes - b.completedBytes > b.limit) {
+    b.overLimit = true;
+    q.stackStopped = true;
+  }
 }
 
-/** BQL: completions. Completing more than was sent is a driver bug and throws. */
-export function netdev_completed_queue(dev: NetDevice, pkts: number, bytes: number): void {
-  const b = dev.bql;
+/**
+ * BQL: the hardware completed `pkts` packets of `bytes` on queue `q`. Completing more than was
+ * sent is a driver bug and throws. With limits on, the limit adapts, in our own rule after
+ * Linux's dynamic queue limits: a queue that was held back by its limit and then ran dry was
+ * starved, so the limit grows by what just completed; a queue that kept more in flight than it
+ * needed for a whole second shrinks by the least it had to spare. A stopped queue restarts once
+ * under its limit.
+ */
+export function netdev_tx_completed_queue(q: NetdevQueue, pkts: number, bytes: number): void {
+  const b = q.bql;
   if (b.completedBytes + bytes > b.queuedBytes || b.completedPackets + pkts > b.queuedPackets) {
-    throw new Error(`netdev_completed_queue: ${dev.name} completed more than was sent`);
+    throw new Error(`netdev_completed_queue: ${q.dev.name} queue ${q.index} completed more than was sent`);
   }
   b.completedPackets += pkts;
   b.completedBytes += bytes;
+  const dev = q.dev;
+  if (!dev.bqlLimits || bytes === 0) return;
+  const inFlight = b.queuedBytes - b.completedBytes;
+  const now = dev.kernel.jiffies;
+  if (b.overLimit && inFlight === 0) {
+    b.limit += bytes;
+    b.lowestSlack = Infinity;
+    b.shrinkStart = now;
+  } else if (inFlight > 0) {
+    // Bytes still queued after this completion beyond twice what completed: more than needed.
+    const slack = Math.max(0, inFlight - 2 * bytes);
+    if (slack < b.lowestSlack) b.lowestSlack = slack;
+    if (now - b.shrinkStart > BQL_SLACK_HOLD) {
+      b.limit = Math.max(0, b.limit - b.lowestSlack);
+      b.lowestSlack = Infinity;
+      b.shrinkStart = now;
+    }
+  }
+  b.limit = Math.min(b.limitMax, Math.max(b.limitMin, b.limit));
+  b.overLimit = false;
+  if (q.stackStopped && inFlight <= b.limit) {
+    q.stackStopped = false;
+    __netif_schedule(dev);
+  }
 }
 
-/** BQL: forget in-flight accounting (ring reset). */
-export function netdev_reset_queue(dev: NetDevice): void {
-  const b = dev.bql;
+/** BQL: forget in-flight accounting (ring reset); the limit stays. */
+export function netdev_tx_reset_queue(q: NetdevQueue): void {
+  const b = q.bql;
   b.queuedPackets = b.queuedBytes = b.completedPackets = b.completedBytes = 0;
+  b.overLimit = false;
+  q.stackStopped = false;
+}
+
+/** Queue-0 forms (single-queue drivers). */
+export function netdev_sent_queue(dev: NetDevice, bytes: number): void {
+  netdev_tx_sent_queue(dev.txq[0]!, bytes);
+}
+export function netdev_completed_queue(dev: NetDevice, pkts: number, bytes: number): void {
+  netdev_tx_completed_queue(dev.txq[0]!, pkts, bytes);
+}
+export function netdev_reset_queue(dev: NetDevice): void {
+  netdev_tx_reset_queue(dev.txq[0]!);
 }
 
 function dev_watchdog_up(dev: NetDevice): void {
@@ -476,13 +701,16 @@ function dev_watchdog_up(dev: NetDevice): void {
 function dev_watchdog(dev: NetDevice): void {
   if (!(dev.present && dev.running && dev.carrier)) return;
   const now = dev.kernel.jiffies;
-  if (dev.queueStopped && now > dev.trans_start + dev.watchdog_timeo) {
+  // The first queue the driver has kept stopped past the timeout since its last transmit.
+  const hung = dev.txq.find((q, i) => i < dev.real_num_tx_queues && q.stopped && now > Math.max(q.trans_start, i === 0 ? dev.trans_start : 0) + dev.watchdog_timeo);
+  if (hung) {
     dev.txTimeouts++;
-    dev.kernel.printk('err', `NETDEV WATCHDOG: ${dev.name}: transmit queue 0 timed out`);
+    dev.kernel.printk('err', `NETDEV WATCHDOG: ${dev.name}: transmit queue ${hung.index} timed out`);
     const t = dev.kernel.trace;
-    if (t.enabled('net_tx_timeout')) t.emit('net_tx_timeout', { dev: dev.name });
+    if (t.enabled('net_tx_timeout')) t.emit('net_tx_timeout', { dev: dev.name, queue: hung.index });
     dev.trans_start = now;
-    callCtx(dev, () => dev.netdev_ops!.ndo_tx_timeout!(dev, 0));
+    hung.trans_start = now;
+    callCtx(dev, () => dev.netdev_ops!.ndo_tx_timeout!(dev, hung.index));
   }
   if (dev.running && dev.carrier && dev.watchdogTimer.handle === null) {
     mod_timer(dev.watchdogTimer, now + dev.watchdog_timeo);
@@ -504,22 +732,37 @@ export function netdev_xmit_more(): boolean {
   return xmitMore;
 }
 
+/** Runs every TX queue in use that has a backlog (NET_TX, or a wake-up). */
 export function qdisc_run(dev: NetDevice): void {
-  if (dev.qdiscRunning) return;
+  for (let i = 0; i < dev.real_num_tx_queues; i++) {
+    const q = dev.txq[i]!;
+    if (q.qdisc.length > 0) qdisc_run_queue(q);
+  }
+}
+
+/**
+ * Runs one queue's pfifo: hands skbs to ndo_start_xmit until the queue stops (driver or BQL),
+ * it empties, or dev_tx_weight packets went (then NET_TX is rescheduled). NETDEV_TX_BUSY
+ * requeues at the head.
+ */
+export function qdisc_run_queue(txq: NetdevQueue): void {
+  const dev = txq.dev;
+  if (txq.qdiscRunning) return;
   const k = dev.kernel;
-  const q = dev.qdisc;
-  dev.qdiscRunning = true;
+  const q = txq.qdisc;
+  txq.qdiscRunning = true;
   const prev = k.ctx;
   k.ctx = dev.pdev;
   try {
     let quota = k.dev_tx_weight;
-    while (!dev.queueStopped && q.length > 0 && dev.running && dev.present) {
+    while (!txq.stopped && !txq.stackStopped && q.length > 0 && dev.running && dev.present) {
       if (quota-- <= 0) {
         __netif_schedule(dev);
         break;
       }
       const skb = q.shift()!;
       xmitMore = q.length > 0 && quota > 0;
+      const len = skb.len;
       let rc: number;
       try {
         rc = dev.netdev_ops!.ndo_start_xmit(skb, dev);
@@ -529,15 +772,89 @@ export function qdisc_run(dev: NetDevice): void {
       if (rc === NETDEV_TX_BUSY) {
         q.unshift(skb);
         dev.txBusy++;
-        if (!dev.queueStopped) __netif_schedule(dev);
+        if (!txq.stopped) __netif_schedule(dev);
         break;
       }
-      dev.trans_start = Math.floor(k.clock.now() / NSEC_PER_JIFFY);
+      txq.stats.packets++;
+      txq.stats.bytes += len;
+      const j = Math.floor(k.clock.now() / NSEC_PER_JIFFY);
+      txq.trans_start = j;
+      if (txq.index === 0) dev.trans_start = j;
     }
   } finally {
     k.ctx = prev;
-    dev.qdiscRunning = false;
+    txq.qdiscRunning = false;
   }
+}
+
+/**
+ * The TX queue for `skb` (netdev_pick_tx): the driver's ndo_select_queue if it has one, else
+ * the flow hash scaled to the queues in use, so one flow always takes one queue.
+ */
+export function netdev_pick_tx(dev: NetDevice, skb: SkBuff): number {
+  const n = dev.real_num_tx_queues;
+  if (n === 1) return 0;
+  const sel = dev.netdev_ops?.ndo_select_queue;
+  if (sel) {
+    const i = sel(dev, skb);
+    return Number.isInteger(i) && i >= 0 && i < n ? i : 0;
+  }
+  return reciprocal_scale(skb_get_hash(skb), n);
+}
+
+/** (val * n) >> 32: a 32-bit hash to 0..n-1 without a division. */
+export function reciprocal_scale(val: number, n: number): number {
+  return Math.floor(((val >>> 0) * n) / 0x100000000);
+}
+
+/**
+ * The skb's flow hash (skb_get_hash): computed once from the flow's addresses, protocol and
+ * ports (TCP, UDP, SCTP, DCCP, UDP-Lite; not for a later fragment), else the Ethernet
+ * addresses. Our own mix of the words (not Linux's siphash with a boot-time key): stable per
+ * flow, spread across queues, never 0.
+ */
+export function skb_get_hash(skb: SkBuff): number {
+  if (skb.hash !== 0) return skb.hash;
+  const d = skb.bytes();
+  const words: number[] = [];
+  let l3 = 14;
+  let et = d.length >= 14 ? (d[12]! << 8) | d[13]! : 0;
+  if (et === 0x8100 && d.length >= 18) {
+    et = (d[16]! << 8) | d[17]!;
+    l3 = 18;
+  }
+  const u32 = (o: number) => ((d[o]! << 24) | (d[o + 1]! << 16) | (d[o + 2]! << 8) | d[o + 3]!) >>> 0;
+  let proto = -1;
+  let l4 = -1;
+  if (et === 0x0800 && d.length >= l3 + 20 && d[l3]! >>> 4 === 4) {
+    words.push(u32(l3 + 12), u32(l3 + 16));
+    proto = d[l3 + 9]!;
+    const fragOff = ((d[l3 + 6]! << 8) | d[l3 + 7]!) & 0x1fff;
+    if (fragOff === 0) l4 = l3 + (d[l3]! & 0xf) * 4;
+  } else if (et === 0x86dd && d.length >= l3 + 40 && d[l3]! >>> 4 === 6) {
+    for (let o = l3 + 8; o < l3 + 40; o += 4) words.push(u32(o));
+    proto = d[l3 + 6]!;
+    l4 = l3 + 40;
+  } else if (d.length >= 12) {
+    words.push(u32(0), u32(4), u32(8));
+  }
+  if (proto >= 0) words.push(proto);
+  if (l4 >= 0 && (proto === 6 || proto === 17 || proto === 132 || proto === 33 || proto === 136) && d.length >= l4 + 4) words.push(u32(l4));
+  let h = 0x9747b28c ^ words.length;
+  for (const w of words) {
+    let k1 = Math.imul(w, 0xcc9e2d51);
+    k1 = (k1 << 15) | (k1 >>> 17);
+    h ^= Math.imul(k1, 0x1b873593);
+    h = (h << 13) | (h >>> 19);
+    h = (Math.imul(h, 5) + 0xe6546b64) | 0;
+  }
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b);
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35);
+  h ^= h >>> 16;
+  skb.hash = h >>> 0 || 1;
+  return skb.hash;
 }
 
 /**
@@ -558,15 +875,19 @@ export function dev_queue_xmit(skb: SkBuff): number {
     kfree_skb(skb);
     return NET_XMIT_DROP;
   }
-  if (dev.qdisc.length >= dev.tx_queue_len) {
+  const qi = netdev_pick_tx(dev, skb);
+  skb.queue_mapping = qi;
+  const txq = dev.txq[qi]!;
+  if (txq.qdisc.length >= dev.tx_queue_len) {
     dev.core_stats.tx_dropped++;
+    txq.stats.dropped++;
     kfree_skb(skb);
     // As in __dev_xmit_skb, the qdisc still runs: a full queue must not also be a stuck one.
-    qdisc_run(dev);
+    qdisc_run_queue(txq);
     return NET_XMIT_DROP;
   }
-  dev.qdisc.push(skb);
-  qdisc_run(dev);
+  txq.qdisc.push(skb);
+  qdisc_run_queue(txq);
   return NET_XMIT_SUCCESS;
 }
 
@@ -578,6 +899,12 @@ export function netif_receive_skb(skb: SkBuff): number {
     dev.core_stats.rx_dropped++;
     kfree_skb(skb);
     return NET_RX_DROP;
+  }
+  // Per-queue RX counters: the queue skb_record_rx_queue noted (stored as queue + 1).
+  const rq = dev.rxq[skb.queue_mapping > 0 ? skb.queue_mapping - 1 : 0];
+  if (rq) {
+    rq.stats.packets++;
+    rq.stats.bytes += skb.len;
   }
   try {
     dev.kernel.net.deliver(skb);
