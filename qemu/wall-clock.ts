@@ -33,10 +33,12 @@ export interface WallClockOptions {
 /**
  * Device events run when wall time (plus the look-ahead) reaches them. Entry points (a message
  * from QEMU, a frame from the backend) call `sync()` first so the device sees the current
- * time. With a timerfd: while events are due soon, a periodic tick (one timerfd_settime to
- * start it) wakes the loop each look-ahead window; a later event gets a one-shot expiry; the
- * tick stops once nothing has been due for a while. Without one (no addon), sub-millisecond
- * waits yield to I/O with setImmediate and longer ones use setTimeout.
+ * time, and events that fall due while they run are run when their callback returns. With a
+ * timerfd: while events come closer together than the look-ahead, a periodic tick (one
+ * timerfd_settime to start it) wakes the loop each window; an event further off gets a one-shot
+ * expiry (a tick hands over to one as soon as the next event is that far); the tick stops once
+ * nothing has been due for a while. Without one (no addon), sub-millisecond waits yield to I/O
+ * with setImmediate and longer ones use setTimeout.
  */
 export class WallClock {
   readonly queue = new EventQueue();
