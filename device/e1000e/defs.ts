@@ -6,6 +6,23 @@
 export const PCI_VENDOR_INTEL = 0x8086;
 export const PCI_DEVICE_82574L = 0x10d3;
 
+/** Receive and transmit queues of the 82574L; their register blocks are 0x100 apart. */
+export const NUM_QUEUES = 2;
+// Per-queue register offsets, as Linux's regs.h has E1000_RDBAL(n) and friends (queues 0..1 here).
+export const RDBAL = (n: number): number => 0x02800 + n * 0x100;
+export const RDBAH = (n: number): number => 0x02804 + n * 0x100;
+export const RDLEN = (n: number): number => 0x02808 + n * 0x100;
+export const RDH = (n: number): number => 0x02810 + n * 0x100;
+export const RDT = (n: number): number => 0x02818 + n * 0x100;
+export const RXDCTL = (n: number): number => 0x02828 + n * 0x100;
+export const TDBAL = (n: number): number => 0x03800 + n * 0x100;
+export const TDBAH = (n: number): number => 0x03804 + n * 0x100;
+export const TDLEN = (n: number): number => 0x03808 + n * 0x100;
+export const TDH = (n: number): number => 0x03810 + n * 0x100;
+export const TDT = (n: number): number => 0x03818 + n * 0x100;
+export const TXDCTL = (n: number): number => 0x03828 + n * 0x100;
+export const TARC = (n: number): number => 0x03840 + n * 0x100;
+
 /** Register offsets in BAR 0 (byte offsets, 32-bit registers). */
 export const REG = {
   CTRL: 0x00000,
@@ -62,20 +79,20 @@ export const REG = {
   RDFHS: 0x02420,
   RDFTS: 0x02428,
   RDFPC: 0x02430,
-  RDBAL0: 0x02800,
-  RDBAH0: 0x02804,
-  RDLEN0: 0x02808,
-  RDH0: 0x02810,
-  RDT0: 0x02818,
+  RDBAL0: RDBAL(0),
+  RDBAH0: RDBAH(0),
+  RDLEN0: RDLEN(0),
+  RDH0: RDH(0),
+  RDT0: RDT(0),
   RDTR: 0x02820,
-  RXDCTL0: 0x02828,
+  RXDCTL0: RXDCTL(0),
   RADV: 0x0282c,
-  RDBAL1: 0x02900,
-  RDBAH1: 0x02904,
-  RDLEN1: 0x02908,
-  RDH1: 0x02910,
-  RDT1: 0x02918,
-  RXDCTL1: 0x02928,
+  RDBAL1: RDBAL(1),
+  RDBAH1: RDBAH(1),
+  RDLEN1: RDLEN(1),
+  RDH1: RDH(1),
+  RDT1: RDT(1),
+  RXDCTL1: RXDCTL(1),
   RSRPD: 0x02c00,
   RAID: 0x02c08,
   TXDMAC: 0x03000,
@@ -84,22 +101,22 @@ export const REG = {
   TDFHS: 0x03420,
   TDFTS: 0x03428,
   TDFPC: 0x03430,
-  TDBAL0: 0x03800,
-  TDBAH0: 0x03804,
-  TDLEN0: 0x03808,
-  TDH0: 0x03810,
-  TDT0: 0x03818,
+  TDBAL0: TDBAL(0),
+  TDBAH0: TDBAH(0),
+  TDLEN0: TDLEN(0),
+  TDH0: TDH(0),
+  TDT0: TDT(0),
   TIDV: 0x03820,
-  TXDCTL0: 0x03828,
+  TXDCTL0: TXDCTL(0),
   TADV: 0x0382c,
-  TARC0: 0x03840,
-  TDBAL1: 0x03900,
-  TDBAH1: 0x03904,
-  TDLEN1: 0x03908,
-  TDH1: 0x03910,
-  TDT1: 0x03918,
-  TXDCTL1: 0x03928,
-  TARC1: 0x03940,
+  TARC0: TARC(0),
+  TDBAL1: TDBAL(1),
+  TDBAH1: TDBAH(1),
+  TDLEN1: TDLEN(1),
+  TDH1: TDH(1),
+  TDT1: TDT(1),
+  TXDCTL1: TXDCTL(1),
+  TARC1: TARC(1),
   // Statistics (clear on read).
   CRCERRS: 0x04000,
   ALGNERRC: 0x04004,

@@ -1,6 +1,9 @@
 // 82574L register map as data (datasheet §10.2): offset, name, access kind, reset value, writable mask.
 
-import { REG, NUM_MTA, NUM_VFTA, NUM_RAR, NUM_RETA, NUM_RSSRK } from './defs.js';
+import {
+  REG, NUM_MTA, NUM_VFTA, NUM_RAR, NUM_RETA, NUM_RSSRK, NUM_QUEUES,
+  RDBAL, RDBAH, RDLEN, RDH, RDT, RXDCTL, TDBAL, TDBAH, TDLEN, TDH, TDT, TXDCTL, TARC,
+} from './defs.js';
 
 /** How a register responds to plain reads and writes before any side-effect handler runs. */
 export const enum Access {
@@ -103,20 +106,17 @@ r('RDFT', REG.RDFT, Access.RW);
 r('RDFHS', REG.RDFHS, Access.RW);
 r('RDFTS', REG.RDFTS, Access.RW);
 r('RDFPC', REG.RDFPC, Access.RW);
-r('RDBAL0', REG.RDBAL0, Access.RW, 0, 0xfffffff0);
-r('RDBAH0', REG.RDBAH0, Access.RW);
-r('RDLEN0', REG.RDLEN0, Access.RW, 0, 0x000fff80);
-r('RDH0', REG.RDH0, Access.RW, 0, 0xffff);
-r('RDT0', REG.RDT0, Access.RW, 0, 0xffff);
+// Each receive queue's ring registers (RDBAL(n) .. RXDCTL(n)).
+for (let n = 0; n < NUM_QUEUES; n++) {
+  r(`RDBAL${n}`, RDBAL(n), Access.RW, 0, 0xfffffff0);
+  r(`RDBAH${n}`, RDBAH(n), Access.RW);
+  r(`RDLEN${n}`, RDLEN(n), Access.RW, 0, 0x000fff80);
+  r(`RDH${n}`, RDH(n), Access.RW, 0, 0xffff);
+  r(`RDT${n}`, RDT(n), Access.RW, 0, 0xffff);
+  r(`RXDCTL${n}`, RXDCTL(n), Access.RW, 0x00010000);
+}
 r('RDTR', REG.RDTR, Access.RW, 0, 0xffff);
-r('RXDCTL0', REG.RXDCTL0, Access.RW, 0x00010000);
 r('RADV', REG.RADV, Access.RW, 0, 0xffff);
-r('RDBAL1', REG.RDBAL1, Access.RW, 0, 0xfffffff0);
-r('RDBAH1', REG.RDBAH1, Access.RW);
-r('RDLEN1', REG.RDLEN1, Access.RW, 0, 0x000fff80);
-r('RDH1', REG.RDH1, Access.RW, 0, 0xffff);
-r('RDT1', REG.RDT1, Access.RW, 0, 0xffff);
-r('RXDCTL1', REG.RXDCTL1, Access.RW, 0x00010000);
 r('RSRPD', REG.RSRPD, Access.RW, 0, 0xfff);
 r('RAID', REG.RAID, Access.RW);
 r('RXCSUM', REG.RXCSUM, Access.RW, 0x00000300, 0x00003fff);
@@ -142,22 +142,18 @@ r('TDFT', REG.TDFT, Access.RW);
 r('TDFHS', REG.TDFHS, Access.RW);
 r('TDFTS', REG.TDFTS, Access.RW);
 r('TDFPC', REG.TDFPC, Access.RW);
-r('TDBAL0', REG.TDBAL0, Access.RW, 0, 0xfffffff0);
-r('TDBAH0', REG.TDBAH0, Access.RW);
-r('TDLEN0', REG.TDLEN0, Access.RW, 0, 0x000fff80);
-r('TDH0', REG.TDH0, Access.RW, 0, 0xffff);
-r('TDT0', REG.TDT0, Access.RW, 0, 0xffff);
+// Each transmit queue's ring registers (TDBAL(n) .. TARC(n)).
+for (let n = 0; n < NUM_QUEUES; n++) {
+  r(`TDBAL${n}`, TDBAL(n), Access.RW, 0, 0xfffffff0);
+  r(`TDBAH${n}`, TDBAH(n), Access.RW);
+  r(`TDLEN${n}`, TDLEN(n), Access.RW, 0, 0x000fff80);
+  r(`TDH${n}`, TDH(n), Access.RW, 0, 0xffff);
+  r(`TDT${n}`, TDT(n), Access.RW, 0, 0xffff);
+  r(`TXDCTL${n}`, TXDCTL(n), Access.RW, 0x00010000);
+  r(`TARC${n}`, TARC(n), Access.RW, 0x00000403);
+}
 r('TIDV', REG.TIDV, Access.RW, 0, 0x8000ffff);
-r('TXDCTL0', REG.TXDCTL0, Access.RW, 0x00010000);
 r('TADV', REG.TADV, Access.RW, 0, 0xffff);
-r('TARC0', REG.TARC0, Access.RW, 0x00000403);
-r('TDBAL1', REG.TDBAL1, Access.RW, 0, 0xfffffff0);
-r('TDBAH1', REG.TDBAH1, Access.RW);
-r('TDLEN1', REG.TDLEN1, Access.RW, 0, 0x000fff80);
-r('TDH1', REG.TDH1, Access.RW, 0, 0xffff);
-r('TDT1', REG.TDT1, Access.RW, 0, 0xffff);
-r('TXDCTL1', REG.TXDCTL1, Access.RW, 0x00010000);
-r('TARC1', REG.TARC1, Access.RW, 0x00000403);
 
 // Statistics: clear on read
 const STAT_NAMES: [string, number][] = [
