@@ -124,21 +124,35 @@ export class ServedNic {
     if (backendTrace) backendTrace.target = sink;
     this.dev = new VfioUserDevice({ mac: o.mac ?? DEFAULT_MAC, io: nativeSessionIo(this.sys), trace: sink, timing: o.timing, name });
     clock = () => this.dev.clock.now();
-    // Wall-clock ns since the epoch of this.dev.clock's wall reading (pcap timestamps and trace records share it).
-    // The system clock to a microsecond, so these line up with other programs' gettimeofday
-    // stamps (QEMU's trace log, tcpdump): Date.now() is read until it ticks over (at most 1 ms,
-    // once), and that edge is tied to the device clock's wall reading. performance.timeOrigin
-    // would not do: it is taken at process start and drifts from the system clock after.
-    const ms0 = Date.now();
-    let ms = ms0;
-    let atEdge = 0;
-    while (ms === ms0) {
-      atEdge = this.dev.clock.wallNs();
-      ms = Date.now();
-    }
-    const epochNs0 = BigInt(ms) * 1_000_000n - BigInt(Math.round(atEdge));
-    const epochUs0 = Number(epochNs0 / 1000n);
-    wallUs = () => epochUs0 + Math.round(this.dev.clock.wallNs() / 1000);
+    // Wall-clock ns since the epoch at this.dev.clock's wall reading 0, which pcap timestamps and
+    // trace records share: the system clock to a microsecond, so these line up with other
+    // programs' gettimeofday stamps (QEMU's trace log, tcpdump). Worked out once, here, while
+    // the server is still quiet (done lazily in the middle of a boot it came out hundreds of us
+    // off): Date.now() is read until it ticks over, and that edge is tied to the device
+    // clock's readings around it; an edge whose readings lie more than 20 us apart (the process
+    // was preempted in between) is not trusted, the next one is taken (at most 10 ms in all).
+    // performance.timeOrigin would not do: it is taken at process start and drifts from the
+    // system clock after.
+    let epoch: bigint | null = null;
+    const epochNs0 = (): bigint => {
+      if (epoch !== null) return epoch;
+      const w = () => this.dev.clock.wallNs();
+      let prev = Date.now();
+      let best = { gap: Infinity, ms: 0, at: 0 };
+      for (let edges = 0; edges < 10 && best.gap > 20_000; ) {
+        const before = w();
+        const ms = Date.now();
+        const after = w();
+        if (ms === prev) continue;
+        edges++;
+        if (after - before < best.gap) best = { gap: after - before, ms, at: before };
+        prev = ms;
+      }
+      epoch = BigInt(best.ms) * 1_000_000n - BigInt(Math.round(best.at));
+      return epoch;
+    };
+    epochNs0();
+    wallUs = () => Number(epochNs0() / 1000n) + Math.round(this.dev.clock.wallNs() / 1000);
     this.ownsBackend = ownsBackend ?? typeof o.backend !== 'object';
     this.backend = typeof o.backend === 'object' ? o.backend : makeBackend(o.backend ?? defaultBackendSpec(), this.sys);
     let ep: WireEndpoint = this.dev;
@@ -146,7 +160,7 @@ export class ServedNic {
     try {
       if (o.pcap) {
         // Wall-clock ns since the epoch: under QEMU the device clock follows wall time.
-        cap = new PcapCapture(o.pcap, { maxBytes: o.pcapMaxBytes, clock: () => epochNs0 + BigInt(Math.round(this.dev.clock.wallNs())) });
+        cap = new PcapCapture(o.pcap, { maxBytes: o.pcapMaxBytes, clock: () => epochNs0() + BigInt(Math.round(this.dev.clock.wallNs())) });
         ep = cap.endpoint(this.dev);
       }
       this.port = this.backend.attach(ep, { scheduler: this.dev.clock, name });

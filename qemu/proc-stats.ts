@@ -16,13 +16,17 @@ function ticksPerSecond(): number {
   return clkTck;
 }
 
+/** utime + stime of a /proc/.../stat line, in microseconds. */
+function statCpuUs(st: string): number {
+  const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
+  return ((Number(f[11]) + Number(f[12])) * 1e6) / ticksPerSecond();
+}
+
 /** CPU time (user + system) of a process from /proc/<pid>/stat, in microseconds; NaN when gone. */
 export function procCpuUs(pid: number | undefined): number {
   if (!pid) return NaN;
   try {
-    const st = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-    return ((Number(f[11]) + Number(f[12])) * 1e6) / ticksPerSecond();
+    return statCpuUs(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return NaN;
   }
@@ -61,8 +65,7 @@ export function qemuThreadCpuUs(pid: number | undefined): { vcpu: number; other:
       try {
         const st = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8');
         const comm = st.slice(st.indexOf('(') + 1, st.lastIndexOf(')'));
-        const f = st.slice(st.lastIndexOf(')') + 2).split(' ');
-        const us = ((Number(f[11]) + Number(f[12])) * 1e6) / ticksPerSecond();
+        const us = statCpuUs(st);
         if (/^CPU \d+\//.test(comm)) vcpu += us;
         else other += us;
       } catch {

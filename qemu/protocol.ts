@@ -140,13 +140,13 @@ export const IRQ_SET_ACTION_UNMASK = 16;
 export const IRQ_SET_ACTION_TRIGGER = 32;
 export const IRQ_SET_ACTION_MASK_ALL = 56;
 
-/** Little-endian reader over a message payload that reports truncation instead of throwing. */
 /** REGION_WRITE_MULTI: a u64 entry count, then entries of u64 offset, u32 region, u32 count and 8 data bytes, at most 200. */
 export const WRITE_MULTI_HEAD = 8;
 export const WRITE_MULTI_ENTRY = 24;
 export const WRITE_MULTI_DATA = 8;
 export const WRITE_MULTI_MAX = 200;
 
+/** Little-endian reader over a message payload that reports truncation instead of throwing. */
 export class Payload {
   private readonly v: DataView;
   constructor(readonly bytes: Uint8Array) {

@@ -4,7 +4,6 @@ import type { WirePort, WireScheduler } from './wire.js';
 import type { GsoRequest } from '../device/host.js';
 import { ETH_P_MAC_CONTROL, MAC_CONTROL_PAUSE, PAUSE_QUANTUM_BITS } from '../device/e1000e/defs.js';
 
-
 /**
  * The pause time of a PAUSE frame, in quanta of 512 bit times (0 = XON), or -1 when `f` is
  * not one. 802.3x frames are link-local: a switch port consumes them, never forwards them.

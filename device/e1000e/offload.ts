@@ -144,13 +144,13 @@ export function tsoSegment(
 }
 
 /**
- * A TSO packet made ready for a host that segments it (GSO, virtio-net's NEEDS_CSUM): a copy
- * (or `pkt` itself with `inPlace`) with the IPv4 total length and header checksum (or the IPv6 payload length) for the whole
- * packet, and the TCP checksum field holding the folded pseudo-header sum over the whole TCP
- * length (not complemented), which segmentation adjusts per segment.
+ * Makes a TSO packet ready, in place, for a host that segments it (GSO, virtio-net's
+ * NEEDS_CSUM): the IPv4 total length and header checksum (or the IPv6 payload length) for the
+ * whole packet, and the TCP checksum field holding the folded pseudo-header sum over the whole
+ * TCP length (not complemented), which segmentation adjusts per segment. Returns `pkt`.
  */
-export function gsoPacket(pkt: Uint8Array, ctx: TxContext, inPlace = false): Uint8Array {
-  const f = inPlace ? pkt : pkt.slice();
+export function gsoPacket(pkt: Uint8Array, ctx: TxContext): Uint8Array {
+  const f = pkt;
   const len = f.length;
   const l4len = len - ctx.tucss;
   let pseudo: number;

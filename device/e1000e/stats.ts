@@ -67,9 +67,8 @@ export class Stats {
     this.txFrameLen(frame, frame.length);
   }
 
-  /** A frame of `length` bytes (no FCS) whose first bytes are `head` left the MAC (a GSO segment). */
-  txFrameLen(head: Uint8Array, length: number): void {
-    const frame = head;
+  /** A frame of `length` bytes (no FCS) whose first bytes are `frame`'s left the MAC (a GSO segment). */
+  txFrameLen(frame: Uint8Array, length: number): void {
     const len = length + 4;
     this.totals.txPackets++;
     this.totals.txOctets += len;

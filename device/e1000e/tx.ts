@@ -515,7 +515,7 @@ export class TxEngine {
       if (tracing) t.emit('e1000e_tx_frame', { dev: this.dev.name, length: len, gso: i === 0 ? segments : undefined });
     }
     // The host is done with the packet when sendGso returns (DeviceHost), so it is edited in place and reused.
-    host.sendGso!(gsoPacket(item.packet, item.ctx, true), item.gso);
+    host.sendGso!(gsoPacket(item.packet, item.ctx), item.gso);
     this.releaseGso(item);
   }
 
